@@ -1,0 +1,134 @@
+import { Command, CommanderError, Option } from 'commander'
+import { ExitCode, UserError, createLogger, errorMessage, type Logger } from '../common/index.ts'
+import {
+  MeshNode, VERSION, defaultHomeDir, ensureHome, homePaths, loadConfig, loadOrCreateIdentity, queryControl,
+  type ConfigOverrides, type NodeStatus
+} from '../node/index.ts'
+import { formatStatus } from './format.ts'
+
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value]
+
+function parseInteger (flag: string) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value)) throw new UserError(`${flag}: expected a whole number, got '${value}'`, ExitCode.usage)
+    return Number(value)
+  }
+}
+
+const homeOption = (): Option => new Option('--home <dir>', 'the node\'s home: identity, config, control socket (default: $MYCROFT_MESH_HOME or ~/.config/mycroft-mesh)')
+
+interface StartFlags {
+  home?: string
+  name?: string
+  listen?: string[]
+  parent?: string
+  bus?: string
+  muxer?: Array<'yamux' | 'mplex'>
+  heartbeatMs?: number
+  jsonLogs?: boolean
+  logLevel?: ConfigOverrides['logLevel']
+}
+
+async function start (flags: StartFlags): Promise<void> {
+  const paths = homePaths(flags.home ?? defaultHomeDir())
+  const config = await loadConfig(paths.config, {
+    name: flags.name,
+    listen: flags.listen,
+    parent: flags.parent,
+    bus: flags.bus,
+    muxers: flags.muxer,
+    heartbeatMs: flags.heartbeatMs,
+    logLevel: flags.logLevel
+  })
+  const log = createLogger({ level: config.logLevel, json: flags.jsonLogs })
+  process.on('unhandledRejection', err => { log.error({ err }, 'unhandled rejection (kept running)') })
+
+  const node = new MeshNode({ home: paths.dir, config, log })
+  await node.start()
+
+  await new Promise<void>(resolve => {
+    let stopping = false
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        log.warn(`second ${signal}: exiting without a clean shutdown`)
+        process.exit(ExitCode.failure)
+      }
+      stopping = true
+      log.info(`${signal} received: shutting down`)
+      node.stop().then(resolve, err => {
+        log.error({ err }, 'shutdown failed')
+        resolve()
+      })
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+  })
+}
+
+async function printId (flags: { home?: string }): Promise<void> {
+  const paths = homePaths(flags.home ?? defaultHomeDir())
+  await ensureHome(paths)
+  const identity = await loadOrCreateIdentity(paths.identity)
+  process.stdout.write(`${identity.peerId.toString()}\n`)
+}
+
+async function printStatus (flags: { home?: string, json?: boolean }): Promise<void> {
+  const paths = homePaths(flags.home ?? defaultHomeDir())
+  const status = await queryControl(paths.controlSocket, paths.dir, '/status') as NodeStatus
+  process.stdout.write(flags.json === true ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status))
+}
+
+export function buildProgram (): Command {
+  const program = new Command('mycroft-mesh')
+    .description('A peer node that joins voice assistants (OpenVoiceOS, Neon, Mycroft) into one mesh.')
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+
+  program.command('start')
+    .description('run the node in the foreground until SIGINT or SIGTERM')
+    .addOption(homeOption())
+    .option('--name <name>', 'the name other nodes know this one by (default: the host name)')
+    .option('--listen <multiaddr>', 'an address to listen on; repeat for more (default: /ip4/0.0.0.0/tcp/4773)', collect)
+    .option('--parent <multiaddr>', 'the parent to link to, e.g. /ip4/192.168.1.20/tcp/4773/p2p/12D3Koo…')
+    .option('--bus <spec>', 'the local messagebus: a ws:// URL, embedded[:PORT], auto or none (default: auto)')
+    .addOption(new Option('--muxer <name>', 'a stream muxer to offer, in order of preference; repeat for more (default: yamux then mplex)')
+      .choices(['yamux', 'mplex']).argParser(collect))
+    .option('--heartbeat-ms <ms>', 'interval between link heartbeats (default: 5000)', parseInteger('--heartbeat-ms'))
+    .option('--json-logs', 'log one JSON object per line, for machines')
+    .addOption(new Option('--log-level <level>', 'how much to log').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']))
+    .action(start)
+
+  program.command('id')
+    .description('print this node\'s peer id alone on stdout (creating the identity if it is new)')
+    .addOption(homeOption())
+    .action(printId)
+
+  program.command('status')
+    .description('ask the running node of a home for its state')
+    .addOption(homeOption())
+    .option('--json', 'print JSON instead of text')
+    .action(printStatus)
+
+  return program
+}
+
+/** Runs the CLI and resolves with the process exit code. */
+export async function main (argv: string[], log: Logger = createLogger()): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv)
+    return ExitCode.ok
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help'
+        ? ExitCode.ok
+        : ExitCode.usage
+    }
+    if (err instanceof UserError) {
+      process.stderr.write(`mycroft-mesh: ${err.message}\n`)
+      return err.exitCode
+    }
+    log.error({ err }, `failed: ${errorMessage(err)}`)
+    return ExitCode.failure
+  }
+}

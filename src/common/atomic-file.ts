@@ -1,0 +1,27 @@
+import { randomBytes } from 'node:crypto'
+import { open, rename, unlink } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+
+/**
+ * Writes a file so that a crash at any moment leaves either the old content or the new one, never a mix:
+ * write a sibling temp file, flush it to disk, then rename it over the target.
+ */
+export async function writeFileAtomic (path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
+  const handle = await open(temp, 'wx', mode)
+  try {
+    await handle.writeFile(data)
+    await handle.sync()
+  } catch (err) {
+    await handle.close()
+    await unlink(temp).catch(() => {})
+    throw err
+  }
+  await handle.close()
+  try {
+    await rename(temp, path)
+  } catch (err) {
+    await unlink(temp).catch(() => {})
+    throw err
+  }
+}

@@ -1,0 +1,101 @@
+import { readFile } from 'node:fs/promises'
+import { hostname } from 'node:os'
+import { multiaddr } from '@multiformats/multiaddr'
+import { z } from 'zod'
+import { ConfigError } from '../common/index.ts'
+
+export const DEFAULT_PORT = 4773
+export const DEFAULT_LISTEN = [`/ip4/0.0.0.0/tcp/${DEFAULT_PORT}`]
+
+const multiaddrText = z.string().refine(text => {
+  try {
+    multiaddr(text)
+    return text.startsWith('/')
+  } catch {
+    return false
+  }
+}, { message: 'not a multiaddr (example: /ip4/192.168.1.20/tcp/4773)' })
+
+/** `auto`, `none`, `embedded`, `embedded:PORT` or a ws:// URL; the bridge that uses it reads it again. */
+const busText = z.string().refine(text =>
+  text === 'auto' || text === 'none' || /^embedded(:\d{1,5})?$/.test(text) || /^wss?:\/\/\S+$/.test(text),
+{ message: 'expected auto, none, embedded, embedded:PORT or a ws:// URL' })
+
+const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
+
+/** The config file (`config.json` in the home) and the command-line flags share this shape. */
+export const ConfigSchema = z.object({
+  name: z.string().trim().min(1).max(64),
+  listen: z.array(multiaddrText).min(1),
+  parent: multiaddrText.nullable(),
+  bus: busText,
+  muxers: z.array(z.enum(['yamux', 'mplex'])).min(1),
+  heartbeatMs: z.number().int().min(100).max(600_000),
+  missedBeats: z.number().int().min(1).max(100),
+  reconnect: z.object({
+    initialMs: z.number().int().min(10).max(600_000),
+    maxMs: z.number().int().min(10).max(3_600_000)
+  }).strict(),
+  logLevel
+}).strict()
+
+export type NodeConfig = z.infer<typeof ConfigSchema>
+export type ConfigOverrides = Partial<NodeConfig>
+
+export function defaultConfig (): NodeConfig {
+  return {
+    name: hostname().split('.')[0] ?? 'mycroft',
+    listen: DEFAULT_LISTEN,
+    parent: null,
+    bus: 'auto',
+    muxers: ['yamux', 'mplex'],
+    heartbeatMs: 5_000,
+    missedBeats: 3,
+    reconnect: { initialMs: 250, maxMs: 3_000 },
+    logLevel: 'info'
+  }
+}
+
+function describeIssue (source: string, error: z.ZodError, nameOf: (path: PropertyKey[]) => string): ConfigError {
+  const issue = error.issues[0]
+  if (issue === undefined) return new ConfigError(`${source}: invalid`)
+  if (issue.code === 'unrecognized_keys') {
+    return new ConfigError(`${source}: unknown field ${issue.keys.map(key => `'${nameOf([...issue.path, key])}'`).join(', ')}; remove it or check its spelling`)
+  }
+  return new ConfigError(`${source}: ${nameOf(issue.path)}: ${issue.message}`)
+}
+
+const fieldName = (path: PropertyKey[]): string => `field '${path.map(String).join('.')}'`
+const flagName = (path: PropertyKey[]): string => `--${String(path[0]).replace(/[A-Z]/g, c => `-${c.toLowerCase()}`)}`
+
+/** Reads the home's config file (absent means defaults), then lays the flags over it. */
+export async function loadConfig (path: string, flags: ConfigOverrides = {}): Promise<NodeConfig> {
+  let fromFile: ConfigOverrides = {}
+  let text: string | undefined
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConfigError(`cannot read the config file ${path}: ${(err as Error).message}`)
+  }
+  if (text !== undefined) {
+    let json: unknown
+    try {
+      json = JSON.parse(text)
+    } catch (err) {
+      throw new ConfigError(`config file ${path} is not valid JSON: ${(err as Error).message}`)
+    }
+    const parsed = ConfigSchema.partial().safeParse(json)
+    if (!parsed.success) throw describeIssue(`config file ${path}`, parsed.error, fieldName)
+    fromFile = parsed.data
+  }
+
+  const definedFlags = Object.fromEntries(Object.entries(flags).filter(([, value]) => value !== undefined))
+  const parsedFlags = ConfigSchema.partial().safeParse(definedFlags)
+  if (!parsedFlags.success) throw describeIssue('flag', parsedFlags.error, flagName)
+
+  const config = { ...defaultConfig(), ...fromFile, ...parsedFlags.data }
+  if (config.reconnect.maxMs < config.reconnect.initialMs) {
+    throw new ConfigError(`config: reconnect.maxMs (${config.reconnect.maxMs}) is below reconnect.initialMs (${config.reconnect.initialMs})`)
+  }
+  return config
+}

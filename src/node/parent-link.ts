@@ -1,0 +1,118 @@
+import { backoffDelay, errorMessage, sleep, type BackoffOptions, type Logger } from '../common/index.ts'
+import { LinkRefusedError, type LinkService, type ParentLinkSession } from '../routing/index.ts'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+/** One dial-and-hello attempt may take this long before it counts as failed. */
+const ATTEMPT_TIMEOUT_MS = 5_000
+
+export type ParentState = 'none' | 'connecting' | 'linked'
+
+export interface ParentStatus {
+  state: ParentState
+  addr: string | null
+  peerId: string | null
+  name: string | null
+  /** when the current state began (ISO 8601) */
+  since: string | null
+  rttMs: number | null
+  /** failed attempts since the link was last up */
+  attempts: number
+  lastError: string | null
+}
+
+export interface ParentLinkInit {
+  link: LinkService
+  addr: Multiaddr
+  backoff: BackoffOptions
+  log: Logger
+}
+
+/**
+ * Keeps this node linked to its parent: dials, says hello, and when the link drops or a dial fails, tries
+ * again after a capped, jittered, growing pause. libp2p's own redial gives up after a few tries; this does not.
+ */
+export class ParentLink {
+  private readonly init: ParentLinkInit
+  private readonly log: Logger
+  private readonly controller = new AbortController()
+  private state: ParentState = 'connecting'
+  private since = Date.now()
+  private attempts = 0
+  private lastError: string | null = null
+  private current?: ParentLinkSession
+  private lastPeer?: { peerId: string, name: string }
+  private running?: Promise<void>
+
+  constructor (init: ParentLinkInit) {
+    this.init = init
+    this.log = init.log
+  }
+
+  get session (): ParentLinkSession | undefined {
+    return this.current
+  }
+
+  start (): void {
+    this.running ??= this.run()
+  }
+
+  async stop (reason = 'the child is shutting down'): Promise<void> {
+    this.controller.abort()
+    await this.current?.session.close(reason)
+    await this.running
+  }
+
+  status (): ParentStatus {
+    const session = this.current
+    return {
+      state: this.state,
+      addr: this.init.addr.toString(),
+      peerId: session?.peerId ?? this.lastPeer?.peerId ?? null,
+      name: session?.welcome.name ?? this.lastPeer?.name ?? null,
+      since: new Date(this.since).toISOString(),
+      rttMs: session?.session.rttMs ?? null,
+      attempts: this.attempts,
+      lastError: this.lastError
+    }
+  }
+
+  private enter (state: ParentState): void {
+    if (this.state === state) return
+    this.state = state
+    this.since = Date.now()
+  }
+
+  private async run (): Promise<void> {
+    const { signal } = this.controller
+    const addr = this.init.addr.toString()
+    while (!signal.aborted) {
+      this.enter('connecting')
+      try {
+        const session = await this.init.link.linkToParent(this.init.addr, {
+          signal: AbortSignal.any([signal, AbortSignal.timeout(ATTEMPT_TIMEOUT_MS)])
+        })
+        this.current = session
+        this.lastPeer = { peerId: session.peerId, name: session.welcome.name }
+        this.attempts = 0
+        this.lastError = null
+        this.enter('linked')
+        this.log.info({ parent: session.peerId, addr }, `linked to parent ${session.welcome.name}`)
+        const reason = await session.session.closed
+        this.current = undefined
+        if (signal.aborted) break
+        this.lastError = reason
+        this.log.warn({ parent: session.peerId, reason }, `link to parent lost (${reason}); re-linking`)
+      } catch (err) {
+        if (signal.aborted) break
+        const delayMs = backoffDelay(this.attempts, this.init.backoff)
+        this.attempts++
+        const why = err instanceof LinkRefusedError
+          ? `refused: ${err.message}`
+          : `unreachable: ${errorMessage(err)}`
+        this.lastError = why
+        this.log.warn({ addr, attempt: this.attempts, retryInMs: delayMs }, `parent ${addr} ${why}; retrying in ${(delayMs / 1000).toFixed(1)} s`)
+        await sleep(delayMs, signal)
+      }
+    }
+  }
+}

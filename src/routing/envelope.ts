@@ -1,0 +1,103 @@
+import { LengthPrefixedDecoder } from '@libp2p/utils'
+import * as varint from 'uint8-varint'
+import { z } from 'zod'
+import { ENVELOPE_VERSION, MAX_TTL } from './constants.ts'
+import type { Uint8ArrayList } from 'uint8arraylist'
+
+const peerIdText = z.string().min(1).max(128)
+
+export const EnvelopeSchema = z.object({
+  v: z.literal(ENVELOPE_VERSION),
+  id: z.string().min(1).max(128),
+  kind: z.string().min(1).max(64),
+  from: peerIdText,
+  to: peerIdText.optional(),
+  /** the id of the envelope this one answers */
+  re: z.string().min(1).max(128).optional(),
+  ttl: z.number().int().min(0).max(MAX_TTL),
+  route: z.array(peerIdText).max(MAX_TTL),
+  body: z.unknown()
+})
+
+export type Envelope = z.infer<typeof EnvelopeSchema>
+
+/** Why a frame could not be taken; these codes travel in `error` frames. */
+export type FrameErrorCode = 'malformed' | 'invalid' | 'unsupported-version' | 'oversize'
+
+export class FrameError extends Error {
+  readonly code: FrameErrorCode
+  /** the id of the offending envelope, when it could be read */
+  readonly envelopeId?: string
+
+  constructor (code: FrameErrorCode, message: string, envelopeId?: string) {
+    super(message)
+    this.name = 'FrameError'
+    this.code = code
+    this.envelopeId = envelopeId
+  }
+}
+
+const MAX_MUXER_CHUNK_BYTES = 4 * 1024 * 1024
+
+const textEncoder = new TextEncoder()
+const textDecoder = new TextDecoder('utf-8', { fatal: true })
+
+/** Serialises an envelope into one length-prefixed frame. */
+export function encodeFrame (envelope: Envelope, maxFrameBytes: number): Uint8Array {
+  const payload = textEncoder.encode(JSON.stringify(envelope))
+  if (payload.byteLength > maxFrameBytes) {
+    throw new FrameError('oversize', `a ${envelope.kind} frame of ${payload.byteLength} bytes is over the ${maxFrameBytes}-byte cap`)
+  }
+  const prefix = varint.encode(payload.byteLength)
+  const frame = new Uint8Array(prefix.byteLength + payload.byteLength)
+  frame.set(prefix, 0)
+  frame.set(payload, prefix.byteLength)
+  return frame
+}
+
+/** Parses and validates one frame's payload; throws a FrameError that says what is wrong. */
+export function decodeEnvelope (payload: Uint8Array | Uint8ArrayList): Envelope {
+  let value: unknown
+  try {
+    value = JSON.parse(textDecoder.decode(payload.subarray()))
+  } catch {
+    throw new FrameError('malformed', 'frame is not UTF-8 JSON')
+  }
+  const id = typeof value === 'object' && value !== null && typeof (value as { id?: unknown }).id === 'string'
+    ? (value as { id: string }).id.slice(0, 128)
+    : undefined
+  const version = typeof value === 'object' && value !== null ? (value as { v?: unknown }).v : undefined
+  if (typeof version === 'number' && version !== ENVELOPE_VERSION) {
+    throw new FrameError('unsupported-version', `envelope version ${version} is not supported; this node speaks version ${ENVELOPE_VERSION}`, id)
+  }
+  const parsed = EnvelopeSchema.safeParse(value)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    const where = issue?.path.join('.') ?? ''
+    throw new FrameError('invalid', `envelope field '${where === '' ? '(root)' : where}': ${issue?.message ?? 'invalid'}`, id)
+  }
+  return parsed.data
+}
+
+/** Splits a byte stream into frame payloads; throws a FrameError on a length over the cap or an unreadable prefix. */
+export class FrameDecoder {
+  private readonly decoder: LengthPrefixedDecoder
+  private readonly maxFrameBytes: number
+
+  constructor (maxFrameBytes: number) {
+    this.maxFrameBytes = maxFrameBytes
+    // the buffer holds at most one unfinished frame plus one chunk from the muxer (mplex chunks reach 1 MiB)
+    this.decoder = new LengthPrefixedDecoder({ maxDataLength: maxFrameBytes, maxBufferSize: maxFrameBytes + MAX_MUXER_CHUNK_BYTES })
+  }
+
+  * push (chunk: Uint8Array | Uint8ArrayList): Generator<Uint8ArrayList> {
+    try {
+      yield * this.decoder.decode(chunk)
+    } catch (err) {
+      if (err instanceof Error && err.name === 'InvalidMessageLengthError') {
+        throw new FrameError('oversize', `frame length is over the ${this.maxFrameBytes}-byte cap`)
+      }
+      throw new FrameError('malformed', `unreadable frame length prefix: ${err instanceof Error ? err.message : String(err)}`)
+    }
+  }
+}

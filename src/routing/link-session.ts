@@ -1,0 +1,284 @@
+import { randomUUID } from 'node:crypto'
+import { CLOSE_TIMEOUT_MS, DEFAULT_TTL, DRAIN_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './constants.ts'
+import { decodeEnvelope, encodeFrame, FrameDecoder, FrameError, type Envelope } from './envelope.ts'
+import { ByeSchema, ErrorBodySchema, LinkKind, PingSchema, type LinkErrorCode } from './messages.ts'
+import type { Logger } from '../common/index.ts'
+import type { Stream } from '@libp2p/interface'
+import type { Uint8ArrayList } from 'uint8arraylist'
+
+export class LinkClosedError extends Error {
+  constructor (reason: string) {
+    super(`link closed: ${reason}`)
+    this.name = 'LinkClosedError'
+  }
+}
+
+export class RequestTimeoutError extends Error {
+  constructor (kind: string, timeoutMs: number) {
+    super(`no reply to ${kind} within ${timeoutMs} ms`)
+    this.name = 'RequestTimeoutError'
+  }
+}
+
+/** The other side answered a request with an `error` frame. */
+export class RemoteError extends Error {
+  readonly code: string
+
+  constructor (code: string, message: string) {
+    super(message)
+    this.name = 'RemoteError'
+    this.code = code
+  }
+}
+
+export interface SendOptions {
+  re?: string
+  to?: string
+  ttl?: number
+  route?: string[]
+  /** reuse an id, as a forwarded envelope does */
+  id?: string
+}
+
+export interface RequestOptions extends SendOptions {
+  timeoutMs?: number
+  signal?: AbortSignal
+}
+
+export interface LinkSessionInit {
+  stream: Stream
+  localPeer: string
+  remotePeer: string
+  maxFrameBytes: number
+  heartbeatMs: number
+  missedBeats: number
+  log: Logger
+  /** envelopes of kinds the session does not handle itself, and replies nobody waits for */
+  onEnvelope: (envelope: Envelope, session: LinkSession) => void | Promise<void>
+}
+
+export interface LinkCounters {
+  framesIn: number
+  framesOut: number
+  badFrames: number
+}
+
+interface Pending {
+  kind: string
+  resolve: (envelope: Envelope) => void
+  reject: (err: Error) => void
+}
+
+/**
+ * One end of a `/mycroft-mesh/link` stream: framing, validation, heartbeat, request/response correlation
+ * and a clean goodbye. Who may link and what a frame means is decided by its owner.
+ */
+export class LinkSession {
+  readonly localPeer: string
+  readonly remotePeer: string
+  readonly openedAt = Date.now()
+  readonly counters: LinkCounters = { framesIn: 0, framesOut: 0, badFrames: 0 }
+  /** round trip of the last heartbeat, in milliseconds */
+  rttMs?: number
+  /** set once the session has ended */
+  closeReason?: string
+  readonly closed: Promise<string>
+
+  private readonly stream: Stream
+  private readonly decoder: FrameDecoder
+  private readonly init: LinkSessionInit
+  private readonly log: Logger
+  private readonly pending = new Map<string, Pending>()
+  private lastHeardAt = Date.now()
+  private heartbeat?: ReturnType<typeof setInterval>
+  private resolveClosed!: (reason: string) => void
+
+  constructor (init: LinkSessionInit) {
+    this.init = init
+    this.stream = init.stream
+    this.localPeer = init.localPeer
+    this.remotePeer = init.remotePeer
+    this.log = init.log
+    this.decoder = new FrameDecoder(init.maxFrameBytes)
+    this.closed = new Promise(resolve => { this.resolveClosed = resolve })
+
+    this.stream.addEventListener('message', event => { this.receive(event.data) })
+    this.stream.addEventListener('remoteCloseWrite', () => { void this.close('the other side closed the link', { bye: false }) })
+    this.stream.addEventListener('close', event => {
+      this.finish(event.error != null ? `stream ended: ${event.error.message}` : 'stream closed')
+    })
+  }
+
+  get isOpen (): boolean {
+    return this.closeReason === undefined
+  }
+
+  /** Starts pinging; the link is closed when nothing at all is heard for `missedBeats` intervals. */
+  startHeartbeat (): void {
+    if (this.heartbeat !== undefined || !this.isOpen) return
+    const { heartbeatMs, missedBeats } = this.init
+    this.heartbeat = setInterval(() => {
+      const silentMs = Date.now() - this.lastHeardAt
+      if (silentMs > heartbeatMs * missedBeats) {
+        this.abort(`no heartbeat for ${(silentMs / 1000).toFixed(1)} s`)
+        return
+      }
+      this.send(LinkKind.ping, { t: performance.now() }, {}, { waitForDrain: false }).catch(() => {})
+    }, heartbeatMs)
+    this.heartbeat.unref()
+  }
+
+  /** Sends one envelope; resolves once the muxer has taken it (waiting for the other side to read if need be). */
+  async send (kind: string, body: unknown, options: SendOptions = {}, { waitForDrain = true } = {}): Promise<Envelope> {
+    if (!this.isOpen) throw new LinkClosedError(this.closeReason ?? 'closed')
+    const envelope: Envelope = {
+      v: 1,
+      id: options.id ?? randomUUID(),
+      kind,
+      from: this.localPeer,
+      ttl: options.ttl ?? DEFAULT_TTL,
+      route: options.route ?? [],
+      body
+    }
+    if (options.to !== undefined) envelope.to = options.to
+    if (options.re !== undefined) envelope.re = options.re
+    const frame = encodeFrame(envelope, this.init.maxFrameBytes)
+    this.counters.framesOut++
+    if (!this.stream.send(frame) && waitForDrain) {
+      try {
+        await this.stream.onDrain({ signal: AbortSignal.timeout(DRAIN_TIMEOUT_MS) })
+      } catch {
+        this.abort(`the other side read nothing for ${DRAIN_TIMEOUT_MS / 1000} s`)
+        throw new LinkClosedError(this.closeReason ?? 'write stalled')
+      }
+    }
+    return envelope
+  }
+
+  async reply (to: Envelope, kind: string, body: unknown): Promise<Envelope> {
+    return this.send(kind, body, { re: to.id })
+  }
+
+  async sendError (code: LinkErrorCode, message: string, re?: string): Promise<void> {
+    await this.send(LinkKind.error, { code, message }, { re }).catch(() => {})
+  }
+
+  /** Sends a request and resolves with the envelope whose `re` names it; an `error` reply rejects with RemoteError. */
+  async request (kind: string, body: unknown, options: RequestOptions = {}): Promise<Envelope> {
+    const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS
+    const id = options.id ?? randomUUID()
+    const answered = new Promise<Envelope>((resolve, reject) => {
+      this.pending.set(id, { kind, resolve, reject })
+    })
+    const timer = setTimeout(() => {
+      this.pending.get(id)?.reject(new RequestTimeoutError(kind, timeoutMs))
+    }, timeoutMs)
+    const onAbort = (): void => { this.pending.get(id)?.reject(new Error(`${kind} request aborted`)) }
+    options.signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      await this.send(kind, body, { ...options, id })
+      return await answered
+    } finally {
+      clearTimeout(timer)
+      options.signal?.removeEventListener('abort', onAbort)
+      this.pending.delete(id)
+    }
+  }
+
+  /** Says goodbye with a reason, then closes the stream. */
+  async close (reason: string, { bye = true } = {}): Promise<void> {
+    if (!this.isOpen) return
+    if (bye) await this.send(LinkKind.bye, { reason }, {}, { waitForDrain: false }).catch(() => {})
+    this.finish(reason)
+    try {
+      await this.stream.close({ signal: AbortSignal.timeout(CLOSE_TIMEOUT_MS) })
+    } catch {
+      this.stream.abort(new Error(reason))
+    }
+  }
+
+  /** Ends the link at once, without a goodbye. */
+  abort (reason: string): void {
+    if (!this.isOpen) return
+    this.finish(reason)
+    this.stream.abort(new Error(reason))
+  }
+
+  private finish (reason: string): void {
+    if (this.closeReason !== undefined) return
+    this.closeReason = reason
+    clearInterval(this.heartbeat)
+    for (const pending of this.pending.values()) pending.reject(new LinkClosedError(reason))
+    this.pending.clear()
+    this.resolveClosed(reason)
+  }
+
+  private receive (chunk: Uint8Array | Uint8ArrayList): void {
+    if (!this.isOpen) return
+    this.lastHeardAt = Date.now()
+    try {
+      for (const payload of this.decoder.push(chunk)) {
+        this.counters.framesIn++
+        this.take(payload)
+        if (!this.isOpen) return
+      }
+    } catch (err) {
+      // the byte stream can no longer be split into frames: nothing after this point can be trusted
+      const reason = err instanceof FrameError ? err.message : String(err)
+      this.counters.badFrames++
+      this.log.warn({ peer: this.remotePeer, reason }, 'closing link: unreadable byte stream')
+      void this.sendError(err instanceof FrameError ? err.code : 'malformed', reason).then(async () => this.close(reason, { bye: false }))
+    }
+  }
+
+  private take (payload: Uint8ArrayList): void {
+    let envelope: Envelope
+    try {
+      envelope = decodeEnvelope(payload)
+    } catch (err) {
+      if (!(err instanceof FrameError)) throw err
+      this.counters.badFrames++
+      this.log.warn({ peer: this.remotePeer, code: err.code, reason: err.message }, 'dropped a bad frame')
+      void this.sendError(err.code, err.message, err.envelopeId)
+      return
+    }
+
+    switch (envelope.kind) {
+      case LinkKind.ping: {
+        const ping = PingSchema.safeParse(envelope.body)
+        void this.send(LinkKind.pong, ping.success ? ping.data : {}, { re: envelope.id }, { waitForDrain: false }).catch(() => {})
+        return
+      }
+      case LinkKind.pong: {
+        const pong = PingSchema.safeParse(envelope.body)
+        if (pong.success) this.rttMs = Math.round((performance.now() - pong.data.t) * 100) / 100
+        return
+      }
+      case LinkKind.bye: {
+        const bye = ByeSchema.safeParse(envelope.body)
+        void this.close(`the other side said goodbye: ${bye.success ? bye.data.reason : 'no reason given'}`, { bye: false })
+        return
+      }
+    }
+
+    if (envelope.re !== undefined) {
+      const pending = this.pending.get(envelope.re)
+      if (pending !== undefined) {
+        if (envelope.kind === LinkKind.error) {
+          const body = ErrorBodySchema.safeParse(envelope.body)
+          pending.reject(body.success ? new RemoteError(body.data.code, body.data.message) : new RemoteError('internal', 'unreadable error'))
+        } else {
+          pending.resolve(envelope)
+        }
+        return
+      }
+    }
+
+    Promise.resolve()
+      .then(async () => this.init.onEnvelope(envelope, this))
+      .catch(err => {
+        this.log.error({ peer: this.remotePeer, kind: envelope.kind, err }, 'handling an envelope failed')
+        void this.sendError('internal', 'the node failed to handle this envelope', envelope.id)
+      })
+  }
+}

@@ -1,0 +1,38 @@
+import { z } from 'zod'
+
+/** Kinds the link itself understands; other kinds are served by handlers registered on the link service. */
+export const LinkKind = {
+  hello: 'hello',
+  welcome: 'welcome',
+  ping: 'ping',
+  pong: 'pong',
+  error: 'error',
+  bye: 'bye'
+} as const
+
+const name = z.string().trim().min(1).max(64)
+
+export const HelloSchema = z.object({
+  name,
+  version: z.string().max(64),
+  capabilities: z.array(z.string().max(64)).max(64)
+})
+export type Hello = z.infer<typeof HelloSchema>
+
+export const WelcomeSchema = HelloSchema
+export type Welcome = Hello
+
+export const ErrorBodySchema = z.object({
+  code: z.string().max(64),
+  message: z.string().max(1024)
+})
+export type ErrorBody = z.infer<typeof ErrorBodySchema>
+
+export const ByeSchema = z.object({ reason: z.string().max(1024) })
+
+export const PingSchema = z.object({ t: z.number() })
+
+/** Codes carried in `error` frames. */
+export type LinkErrorCode =
+  | 'malformed' | 'invalid' | 'unsupported-version' | 'oversize' | 'unknown-kind'
+  | 'refused' | 'handshake' | 'unknown-request' | 'internal'

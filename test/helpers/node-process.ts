@@ -1,0 +1,128 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { queryControl, homePaths, type NodeStatus } from '../../src/node/index.ts'
+import { waitFor } from './wait.ts'
+
+export const CLI = fileURLToPath(new URL('../../bin/mycroft-mesh.js', import.meta.url))
+
+export interface LogLine {
+  level: number
+  msg: string
+  [key: string]: unknown
+}
+
+export interface NodeProcessOptions {
+  home: string
+  name: string
+  listen?: string
+  parent?: string
+  muxers?: Array<'yamux' | 'mplex'>
+  heartbeatMs?: number
+  extraArgs?: string[]
+}
+
+/** A real `mycroft-mesh start` process with JSON logs, on loopback. */
+export class NodeProcess {
+  readonly options: NodeProcessOptions
+  readonly logs: LogLine[] = []
+  stderr = ''
+  private proc?: ChildProcess
+  private exited?: Promise<number | null>
+
+  constructor (options: NodeProcessOptions) {
+    this.options = options
+  }
+
+  get home (): string {
+    return this.options.home
+  }
+
+  async start (): Promise<this> {
+    const { home, name, listen = '/ip4/127.0.0.1/tcp/0', parent, muxers = [], heartbeatMs = 500, extraArgs = [] } = this.options
+    const args = [CLI, 'start', '--home', home, '--name', name, '--listen', listen, '--json-logs', '--heartbeat-ms', String(heartbeatMs), '--bus', 'none']
+    if (parent !== undefined) args.push('--parent', parent)
+    for (const muxer of muxers) args.push('--muxer', muxer)
+    args.push(...extraArgs)
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    this.proc = proc
+    this.exited = new Promise(resolve => proc.once('exit', code => { resolve(code) }))
+    let pending = ''
+    proc.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      this.stderr += chunk
+      pending += chunk
+      const lines = pending.split('\n')
+      pending = lines.pop() ?? ''
+      for (const line of lines) {
+        try {
+          this.logs.push(JSON.parse(line) as LogLine)
+        } catch {
+          // not a log line: kept in stderr for the failure message
+        }
+      }
+    })
+    await waitFor(`${name} to listen (stderr: ${this.stderr.slice(-500)})`, () => {
+      if (proc.exitCode !== null) throw new Error(`${name} exited with ${proc.exitCode}: ${this.stderr}`)
+      return this.logs.some(line => line.msg.endsWith('listening'))
+    }, { timeoutMs: 20_000 })
+    return this
+  }
+
+  async status (): Promise<NodeStatus> {
+    const paths = homePaths(this.home)
+    return await queryControl(paths.controlSocket, paths.dir, '/status') as NodeStatus
+  }
+
+  /** The address children dial: the first listen address, with the peer id. */
+  async addr (): Promise<string> {
+    const status = await this.status()
+    const addr = status.addrs[0]
+    if (addr === undefined) throw new Error(`${this.options.name} has no address`)
+    return addr
+  }
+
+  async waitForLog (what: string, match: (line: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> {
+    return waitFor(what, () => this.logs.find(match), { timeoutMs })
+  }
+
+  /** SIGTERM and wait for the clean exit code. */
+  async stop (): Promise<number | null> {
+    if (this.proc === undefined || this.proc.exitCode !== null) return this.proc?.exitCode ?? null
+    this.proc.kill('SIGTERM')
+    return this.exited ?? null
+  }
+
+  /** SIGKILL: no goodbye, no cleanup, as a crash or a pulled plug. */
+  async kill (): Promise<void> {
+    if (this.proc === undefined || this.proc.exitCode !== null) return
+    this.proc.kill('SIGKILL')
+    await this.exited
+  }
+}
+
+/** Temporary homes that are removed after the test file. */
+export class Homes {
+  private readonly dirs: string[] = []
+
+  async make (prefix = 'mm-'): Promise<string> {
+    const dir = await mkdtemp(join(tmpdir(), prefix))
+    this.dirs.push(dir)
+    return dir
+  }
+
+  async cleanup (): Promise<void> {
+    await Promise.all(this.dirs.map(async dir => rm(dir, { recursive: true, force: true })))
+  }
+}
+
+export async function runCli (args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env })
+  let stdout = ''
+  let stderr = ''
+  proc.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
+  proc.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+  const code = await new Promise<number | null>(resolve => proc.once('exit', resolve))
+  return { code, stdout, stderr }
+}
