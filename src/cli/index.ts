@@ -25,6 +25,11 @@ interface StartFlags {
   bus?: string
   muxer?: Array<'yamux' | 'mplex'>
   heartbeatMs?: number
+  fallback?: boolean
+  fallbackPriority?: number
+  classicSignals?: boolean
+  safetyNetMs?: number
+  askTimeoutMs?: number
   jsonLogs?: boolean
   logLevel?: ConfigOverrides['logLevel']
 }
@@ -38,6 +43,11 @@ async function start (flags: StartFlags): Promise<void> {
     bus: flags.bus,
     muxers: flags.muxer,
     heartbeatMs: flags.heartbeatMs,
+    fallback: flags.fallback,
+    fallbackPriority: flags.fallbackPriority,
+    classicSignals: flags.classicSignals,
+    safetyNetMs: flags.safetyNetMs,
+    askTimeoutMs: flags.askTimeoutMs,
     logLevel: flags.logLevel
   })
   const log = createLogger({ level: config.logLevel, json: flags.jsonLogs })
@@ -95,6 +105,13 @@ export function buildProgram (): Command {
     .addOption(new Option('--muxer <name>', 'a stream muxer to offer, in order of preference; repeat for more (default: yamux then mplex)')
       .choices(['yamux', 'mplex']).argParser(collect))
     .option('--heartbeat-ms <ms>', 'interval between link heartbeats (default: 5000)', parseInteger('--heartbeat-ms'))
+    .option('--fallback', 'register as an OVOS fallback skill to notice unanswered utterances (the default)')
+    .option('--no-fallback', 'do not register as an OVOS fallback skill')
+    .option('--fallback-priority <n>', 'the fallback priority; below 100 asks the mesh before the stock "I don\'t know" (default: 95)', parseInteger('--fallback-priority'))
+    .option('--classic-signals', 'ask the mesh on classic Mycroft intent failures (the default)')
+    .option('--no-classic-signals', 'ignore classic Mycroft intent failures')
+    .option('--safety-net-ms <ms>', 'ask the mesh when nothing handled an utterance for this long; 0 turns it off (default: 20000)', parseInteger('--safety-net-ms'))
+    .option('--ask-timeout-ms <ms>', 'how long to wait for the mesh to answer (default: 15000)', parseInteger('--ask-timeout-ms'))
     .option('--json-logs', 'log one JSON object per line, for machines')
     .addOption(new Option('--log-level <level>', 'how much to log').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']))
     .action(start)

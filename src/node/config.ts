@@ -2,7 +2,9 @@ import { readFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
+import { DEFAULT_CATCH_ALL_FALLBACKS, DEFAULT_DELIVERED_TYPES, DEFAULT_FALLBACK_PRIORITY, DEFAULT_SAFETY_NET_MS, DEFAULT_SKILL_ID } from '../bus-bridge/index.ts'
 import { ConfigError } from '../common/index.ts'
+import { ASK_DEADLINE_MS } from '../routing/index.ts'
 
 export const DEFAULT_PORT = 4773
 export const DEFAULT_LISTEN = [`/ip4/0.0.0.0/tcp/${DEFAULT_PORT}`]
@@ -36,7 +38,19 @@ export const ConfigSchema = z.object({
     initialMs: z.number().int().min(10).max(600_000),
     maxMs: z.number().int().min(10).max(3_600_000)
   }).strict(),
-  logLevel
+  logLevel,
+  /** the OVOS fallback skill id the bridge registers as */
+  skillId: z.string().min(1).max(128).regex(/^[\w.-]+$/, 'letters, digits, dots, dashes and underscores only'),
+  fallback: z.boolean(),
+  fallbackPriority: z.number().int().min(0).max(101),
+  classicSignals: z.boolean(),
+  /** ask the mesh when nothing handled an utterance for this long; 0 turns it off */
+  safetyNetMs: z.number().int().min(0).max(600_000),
+  askTimeoutMs: z.number().int().min(500).max(3_600_000),
+  /** left out of children's sessions, so an unknown question reaches the mesh instead of "I don't know" */
+  catchAllFallbacks: z.array(z.string().max(128)).max(32),
+  /** message types a local skill may send a child later by naming it in `context.destination` */
+  deliveredTypes: z.array(z.string().min(1).max(128)).max(64)
 }).strict()
 
 export type NodeConfig = z.infer<typeof ConfigSchema>
@@ -52,7 +66,15 @@ export function defaultConfig (): NodeConfig {
     heartbeatMs: 5_000,
     missedBeats: 3,
     reconnect: { initialMs: 250, maxMs: 3_000 },
-    logLevel: 'info'
+    logLevel: 'info',
+    skillId: DEFAULT_SKILL_ID,
+    fallback: true,
+    fallbackPriority: DEFAULT_FALLBACK_PRIORITY,
+    classicSignals: true,
+    safetyNetMs: DEFAULT_SAFETY_NET_MS,
+    askTimeoutMs: ASK_DEADLINE_MS,
+    catchAllFallbacks: DEFAULT_CATCH_ALL_FALLBACKS,
+    deliveredTypes: DEFAULT_DELIVERED_TYPES
   }
 }
 
@@ -60,13 +82,18 @@ function describeIssue (source: string, error: z.ZodError, nameOf: (path: Proper
   const issue = error.issues[0]
   if (issue === undefined) return new ConfigError(`${source}: invalid`)
   if (issue.code === 'unrecognized_keys') {
-    return new ConfigError(`${source}: unknown field ${issue.keys.map(key => `'${nameOf([...issue.path, key])}'`).join(', ')}; remove it or check its spelling`)
+    return new ConfigError(`${source}: unknown ${issue.keys.map(key => nameOf([...issue.path, key])).join(', ')}; remove it or check its spelling`)
   }
   return new ConfigError(`${source}: ${nameOf(issue.path)}: ${issue.message}`)
 }
 
 const fieldName = (path: PropertyKey[]): string => `field '${path.map(String).join('.')}'`
-const flagName = (path: PropertyKey[]): string => `--${String(path[0]).replace(/[A-Z]/g, c => `-${c.toLowerCase()}`)}`
+/** The command line repeats `--muxer` where the file has `muxers`; the other flags are the fields in kebab case. */
+const flagFields: Record<string, string> = { muxers: 'muxer' }
+const flagName = (path: PropertyKey[]): string => {
+  const field = String(path[0])
+  return `--${flagFields[field] ?? field.replace(/[A-Z]/g, c => `-${c.toLowerCase()}`)}`
+}
 
 /** Reads the home's config file (absent means defaults), then lays the flags over it. */
 export async function loadConfig (path: string, flags: ConfigOverrides = {}): Promise<NodeConfig> {

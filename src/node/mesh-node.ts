@@ -8,7 +8,9 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import pkg from '../../package.json' with { type: 'json' }
 import { UserError, errorMessage, type Logger } from '../common/index.ts'
-import { link, type LinkService } from '../routing/index.ts'
+import { BusBridge, type BusMessage, type BusStatus, type Unhandled } from '../bus-bridge/index.ts'
+import { AskRouter, link, type AskCounters, type LinkService, type LinkSession } from '../routing/index.ts'
+import { BusEnvelopeSchema, MeshKind } from './mesh-kinds.ts'
 import { startControlServer } from './control.ts'
 import { ensureHome, homePaths, type HomePaths } from './home.ts'
 import { loadOrCreateIdentity } from './identity.ts'
@@ -36,6 +38,8 @@ export interface NodeStatus {
   startedAt: string
   parent: ParentStatus
   children: ChildStatus[]
+  bus: BusStatus
+  asks: AskCounters
   link: LinkService['counters']
 }
 
@@ -47,6 +51,7 @@ export interface MeshNodeInit {
 
 type Services = { link: LinkService, ping: ReturnType<ReturnType<typeof ping>>, identify: ReturnType<ReturnType<typeof identify>> }
 
+const NO_BUS: BusStatus = { mode: 'none', url: null, state: 'disabled', counters: null, clients: null, delivered: 0 }
 const NO_PARENT: ParentStatus = { state: 'none', addr: null, peerId: null, name: null, since: null, rttMs: null, attempts: 0, lastError: null }
 
 /**
@@ -59,6 +64,8 @@ export class MeshNode {
   private readonly log: Logger
   private libp2p?: Libp2p<Services>
   private parentLink?: ParentLink
+  private asks?: AskRouter
+  private bridge?: BusBridge
   private control?: Server
   private startedAt = new Date()
 
@@ -95,6 +102,15 @@ export class MeshNode {
     }
     this.startedAt = new Date()
     this.log.info({ peerId: this.peerId, addrs: this.addrs }, `node ${this.config.name} listening`)
+    this.asks = new AskRouter({
+      link: this.link,
+      self: { peerId: this.peerId, name: this.config.name },
+      parent: () => this.parentSession(),
+      answerLocally: async (question, asker, signal) => this.bridge?.answerForChild(question.utterances, question.lang, asker, signal),
+      log: this.log
+    })
+    this.link.handleKind(MeshKind.bus, (envelope, session) => { this.receiveFromParent(envelope.body, session) })
+    if (this.config.bus !== 'none') await this.startBridge()
 
     if (this.config.parent !== null) {
       this.parentLink = new ParentLink({
@@ -109,6 +125,7 @@ export class MeshNode {
 
   /** Says goodbye to parent and children, then stops. */
   async stop (): Promise<void> {
+    await this.bridge?.stop()
     await this.parentLink?.stop()
     await this.libp2p?.stop()
     await this.closeControl()
@@ -132,8 +149,88 @@ export class MeshNode {
         since: new Date(child.since).toISOString(),
         rttMs: child.session.rttMs ?? null
       })),
+      bus: this.bridge?.status() ?? NO_BUS,
+      asks: { ...this.requireAsks().counters },
       link: { ...node.services.link.counters }
     }
+  }
+
+  private parentSession (): LinkSession | undefined {
+    return this.parentLink?.session?.session
+  }
+
+  private async startBridge (): Promise<void> {
+    const { config } = this
+    try {
+      this.bridge = await BusBridge.start({
+        spec: config.bus,
+        log: this.log,
+        detector: {
+          skillId: config.skillId,
+          fallback: config.fallback,
+          fallbackPriority: config.fallbackPriority,
+          classic: config.classicSignals,
+          safetyNetMs: config.safetyNetMs
+        },
+        catchAllFallbacks: config.catchAllFallbacks,
+        deliveredTypes: config.deliveredTypes,
+        canAsk: () => this.parentSession() !== undefined,
+        onUnhandled: unhandled => { void this.askMesh(unhandled) },
+        children: () => [...this.link.children.values()].map(child => ({ peerId: child.peerId, name: child.name })),
+        deliver: (child, message) => { this.deliverToChild(child.peerId, message) }
+      })
+    } catch (err) {
+      await this.stop()
+      throw err
+    }
+  }
+
+  /** The local assistant could not answer: ask up the tree, then speak the answer or give the utterance back. */
+  private async askMesh (unhandled: Unhandled): Promise<void> {
+    const utterance = unhandled.utterances[0] ?? ''
+    this.log.info({ signal: unhandled.signal }, `asking the mesh: "${utterance}"`)
+    const answer = await this.requireAsks().ask(unhandled.utterances, unhandled.lang, this.config.askTimeoutMs)
+    if (answer.status === 'answered') {
+      const by = answer.answeredBy?.name ?? 'the mesh'
+      this.log.info({ by }, `${by} answered "${utterance}": "${answer.speaks.map(speak => speak.utterance).join(' ')}"`)
+      unhandled.answer(answer.speaks, by)
+    } else {
+      this.log.info({ status: answer.status, reason: answer.reason }, `the mesh has no answer to "${utterance}" (${answer.reason ?? answer.status}); the local assistant answers`)
+      unhandled.giveBack()
+    }
+  }
+
+  private deliverToChild (peerId: string, message: BusMessage): void {
+    const child = this.link.children.get(peerId)
+    child?.session.send(MeshKind.bus, { message }).catch((err: unknown) => {
+      this.log.warn({ child: child.name, err: errorMessage(err) }, 'could not pass a message to a child')
+    })
+  }
+
+  /** A message a parent's skill addressed to this node. */
+  private receiveFromParent (body: unknown, session: LinkSession): void {
+    const parent = this.parentLink?.session
+    if (parent?.session !== session) {
+      this.log.warn({ peer: session.remotePeer }, 'dropped a bus message from a peer that is not this node\'s parent')
+      void session.sendError('refused', 'only a parent may send bus messages to this node')
+      return
+    }
+    const parsed = BusEnvelopeSchema.safeParse(body)
+    if (!parsed.success) {
+      void session.sendError('invalid', `bus field '${parsed.error.issues[0]?.path.join('.')}': ${parsed.error.issues[0]?.message}`)
+      return
+    }
+    if (this.bridge === undefined) {
+      this.log.warn({ type: parsed.data.message.type }, 'the parent sent a bus message but this node has no bus')
+      return
+    }
+    this.log.info({ type: parsed.data.message.type }, `${parent.welcome.name} sent a ${parsed.data.message.type} for this node's bus`)
+    this.bridge.emitFromParent(parsed.data.message, parent.welcome.name)
+  }
+
+  private requireAsks (): AskRouter {
+    if (this.asks === undefined) throw new Error('the node is not started')
+    return this.asks
   }
 
   private async createLibp2p (privateKey: PrivateKey): Promise<Libp2p<Services>> {

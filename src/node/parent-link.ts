@@ -1,4 +1,4 @@
-import { backoffDelay, errorMessage, sleep, type BackoffOptions, type Logger } from '../common/index.ts'
+import { errorMessage, runReconnectLoop, type BackoffOptions, type Logger } from '../common/index.ts'
 import { LinkRefusedError, type LinkService, type ParentLinkSession } from '../routing/index.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
@@ -83,36 +83,35 @@ export class ParentLink {
   }
 
   private async run (): Promise<void> {
-    const { signal } = this.controller
     const addr = this.init.addr.toString()
-    while (!signal.aborted) {
-      this.enter('connecting')
-      try {
-        const session = await this.init.link.linkToParent(this.init.addr, {
-          signal: AbortSignal.any([signal, AbortSignal.timeout(ATTEMPT_TIMEOUT_MS)])
-        })
+    await runReconnectLoop<ParentLinkSession>({
+      signal: this.controller.signal,
+      backoff: this.init.backoff,
+      connect: async signal => {
+        this.enter('connecting')
+        return this.init.link.linkToParent(this.init.addr, { signal: AbortSignal.any([signal, AbortSignal.timeout(ATTEMPT_TIMEOUT_MS)]) })
+      },
+      closed: async session => session.session.closed,
+      onUp: session => {
         this.current = session
         this.lastPeer = { peerId: session.peerId, name: session.welcome.name }
         this.attempts = 0
         this.lastError = null
         this.enter('linked')
         this.log.info({ parent: session.peerId, addr }, `linked to parent ${session.welcome.name}`)
-        const reason = await session.session.closed
+      },
+      onDown: reason => {
         this.current = undefined
-        if (signal.aborted) break
         this.lastError = reason
-        this.log.warn({ parent: session.peerId, reason }, `link to parent lost (${reason}); re-linking`)
-      } catch (err) {
-        if (signal.aborted) break
-        const delayMs = backoffDelay(this.attempts, this.init.backoff)
-        this.attempts++
-        const why = err instanceof LinkRefusedError
-          ? `refused: ${err.message}`
-          : `unreachable: ${errorMessage(err)}`
-        this.lastError = why
-        this.log.warn({ addr, attempt: this.attempts, retryInMs: delayMs }, `parent ${addr} ${why}; retrying in ${(delayMs / 1000).toFixed(1)} s`)
-        await sleep(delayMs, signal)
+        this.enter('connecting')
+        this.log.warn({ reason }, `link to parent lost (${reason}); re-linking`)
+      },
+      onFailure: (err, attempt, delayMs) => {
+        this.attempts = attempt
+        this.lastError = err instanceof LinkRefusedError ? `refused: ${err.message}` : `unreachable: ${errorMessage(err)}`
+        this.log.warn({ addr, attempt, retryInMs: delayMs }, `parent ${addr} ${this.lastError}; retrying in ${(delayMs / 1000).toFixed(1)} s`)
       }
-    }
+    })
+    this.current = undefined
   }
 }

@@ -79,6 +79,29 @@ export function decodeEnvelope (payload: Uint8Array | Uint8ArrayList): Envelope 
   return parsed.data
 }
 
+/**
+ * Reads a frame's varint length. The stock decoder takes any RangeError for "wait for more bytes", so a
+ * prefix whose bytes all carry the continuation bit (garbage such as 0xff 0xff …) would be buffered forever;
+ * once the prefix is longer than the cap's own encoding, no allowed length can follow. Empty frames,
+ * which the stock decoder drops silently, carry no envelope and are refused too.
+ */
+function frameLengthDecoder (maxFrameBytes: number): (data: Uint8Array | Uint8ArrayList) => number {
+  const maxPrefixBytes = varint.encodingLength(maxFrameBytes)
+  return data => {
+    const byteAt = (i: number): number => data instanceof Uint8Array ? data[i] ?? 0 : data.get(i)
+    const available = Math.min(data.byteLength, maxPrefixBytes)
+    for (let i = 0; i < available; i++) {
+      if ((byteAt(i) & 0x80) === 0) {
+        const length = varint.decode(data)
+        if (length === 0) throw new FrameError('malformed', 'empty frame')
+        return length
+      }
+    }
+    if (data.byteLength < maxPrefixBytes) throw new RangeError('incomplete length prefix')
+    return Number.MAX_SAFE_INTEGER
+  }
+}
+
 /** Splits a byte stream into frame payloads; throws a FrameError on a length over the cap or an unreadable prefix. */
 export class FrameDecoder {
   private readonly decoder: LengthPrefixedDecoder
@@ -87,13 +110,18 @@ export class FrameDecoder {
   constructor (maxFrameBytes: number) {
     this.maxFrameBytes = maxFrameBytes
     // the buffer holds at most one unfinished frame plus one chunk from the muxer (mplex chunks reach 1 MiB)
-    this.decoder = new LengthPrefixedDecoder({ maxDataLength: maxFrameBytes, maxBufferSize: maxFrameBytes + MAX_MUXER_CHUNK_BYTES })
+    this.decoder = new LengthPrefixedDecoder({
+      maxDataLength: maxFrameBytes,
+      maxBufferSize: maxFrameBytes + MAX_MUXER_CHUNK_BYTES,
+      lengthDecoder: frameLengthDecoder(maxFrameBytes)
+    })
   }
 
   * push (chunk: Uint8Array | Uint8ArrayList): Generator<Uint8ArrayList> {
     try {
       yield * this.decoder.decode(chunk)
     } catch (err) {
+      if (err instanceof FrameError) throw err
       if (err instanceof Error && err.name === 'InvalidMessageLengthError') {
         throw new FrameError('oversize', `frame length is over the ${this.maxFrameBytes}-byte cap`)
       }

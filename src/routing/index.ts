@@ -12,3 +12,5 @@ export * from './constants.ts'
 export function link (init: LinkInit): (components: LinkComponents) => LinkService {
   return (components) => new LinkService(components, init)
 }
+export { AskRouter, AskKind, AnswerSchema, QuestionSchema, SpeakSchema } from './ask.ts'
+export type { Answer, AskCounters, AskRouterInit, LocalAnswerer, PeerRef, Question, Speak } from './ask.ts'

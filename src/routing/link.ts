@@ -151,13 +151,16 @@ export class LinkService implements Startable {
       return
     }
     if (envelope.kind !== LinkKind.hello) {
+      this.log.warn({ peer: session.remotePeer, kind: envelope.kind }, `closing link: ${envelope.kind} before hello`)
       await session.sendError('handshake', `expected hello, got ${envelope.kind}`, envelope.id)
       await session.close(`${envelope.kind} before hello`, { bye: false })
       return
     }
     const hello = HelloSchema.safeParse(envelope.body)
     if (!hello.success) {
-      await session.sendError('invalid', `hello field '${hello.error.issues[0]?.path.join('.')}': ${hello.error.issues[0]?.message}`, envelope.id)
+      const reason = `hello field '${hello.error.issues[0]?.path.join('.')}': ${hello.error.issues[0]?.message}`
+      this.log.warn({ peer: session.remotePeer, reason }, 'closing link: unreadable hello')
+      await session.sendError('invalid', reason, envelope.id)
       await session.close('unreadable hello', { bye: false })
       return
     }

@@ -21,6 +21,8 @@ export interface NodeProcessOptions {
   parent?: string
   muxers?: Array<'yamux' | 'mplex'>
   heartbeatMs?: number
+  /** `none` unless given */
+  bus?: string
   extraArgs?: string[]
 }
 
@@ -41,8 +43,8 @@ export class NodeProcess {
   }
 
   async start (): Promise<this> {
-    const { home, name, listen = '/ip4/127.0.0.1/tcp/0', parent, muxers = [], heartbeatMs = 500, extraArgs = [] } = this.options
-    const args = [CLI, 'start', '--home', home, '--name', name, '--listen', listen, '--json-logs', '--heartbeat-ms', String(heartbeatMs), '--bus', 'none']
+    const { home, name, listen = '/ip4/127.0.0.1/tcp/0', parent, muxers = [], heartbeatMs = 500, bus = 'none', extraArgs = [] } = this.options
+    const args = [CLI, 'start', '--home', home, '--name', name, '--listen', listen, '--json-logs', '--heartbeat-ms', String(heartbeatMs), '--bus', bus]
     if (parent !== undefined) args.push('--parent', parent)
     for (const muxer of muxers) args.push('--muxer', muxer)
     args.push(...extraArgs)

@@ -1,0 +1,192 @@
+import WebSocket from 'ws'
+import { errorMessage, runReconnectLoop, type BackoffOptions, type Logger } from '../common/index.ts'
+import { frameText, parseBusMessage, type BusMessage } from './message.ts'
+
+/** How long a frame we sent is remembered, to recognise the bus echoing it back to us. */
+const ECHO_MEMORY_MS = 10_000
+const CONNECT_TIMEOUT_MS = 3_000
+
+export type BusState = 'connecting' | 'connected' | 'stopped'
+
+export interface BusClientCounters {
+  received: number
+  sent: number
+  /** frames we sent that the bus echoed back, dropped */
+  echoes: number
+  /** frames from others that were not a JSON message, dropped */
+  nonJson: number
+  /** messages we could not send because the bus was down */
+  dropped: number
+}
+
+export interface BusClientInit {
+  url: string
+  log: Logger
+  backoff?: BackoffOptions
+}
+
+type Listener = (message: BusMessage) => void
+
+/** A stable text for a message whatever the key order or spacing the bus re-serialised it with. */
+function canonical (value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`
+  if (typeof value === 'object' && value !== null) {
+    return `{${Object.keys(value).sort().map(key => `${JSON.stringify(key)}:${canonical((value as Record<string, unknown>)[key])}`).join(',')}}`
+  }
+  return JSON.stringify(value) ?? 'null'
+}
+
+/**
+ * A client of the Mycroft/OVOS messagebus: reconnects with backoff when the bus goes away, sends nothing but
+ * JSON, drops the echoes of its own frames (the OVOS bus sends every frame to every client, the sender
+ * included) and survives frames from others that are not JSON.
+ */
+export class BusClient {
+  readonly url: string
+  readonly counters: BusClientCounters = { received: 0, sent: 0, echoes: 0, nonJson: 0, dropped: 0 }
+  private readonly log: Logger
+  private readonly backoff: BackoffOptions
+  private readonly listeners = new Set<Listener>()
+  private readonly connectedListeners = new Set<() => void>()
+  private readonly sentRecently = new Map<string, number[]>()
+  private readonly controller = new AbortController()
+  private socket?: WebSocket
+  private running?: Promise<void>
+  private currentState: BusState = 'connecting'
+
+  constructor (init: BusClientInit) {
+    this.url = init.url
+    this.log = init.log
+    this.backoff = init.backoff ?? { initialMs: 250, maxMs: 5_000 }
+  }
+
+  get state (): BusState {
+    return this.currentState
+  }
+
+  start (): void {
+    this.running ??= runReconnectLoop<WebSocket>({
+      signal: this.controller.signal,
+      backoff: this.backoff,
+      connect: async signal => this.open(signal),
+      closed: async socket => new Promise(resolve => {
+        socket.once('close', (code, reason) => { resolve(`closed (${code}${reason.length > 0 ? `: ${reason.toString()}` : ''})`) })
+      }),
+      onUp: socket => {
+        this.socket = socket
+        this.currentState = 'connected'
+        this.log.info({ url: this.url }, 'connected to the messagebus')
+        for (const listener of this.connectedListeners) listener()
+      },
+      onDown: reason => {
+        this.socket = undefined
+        this.currentState = 'connecting'
+        this.log.warn({ url: this.url, reason }, 'lost the messagebus; reconnecting')
+      },
+      onFailure: (err, attempt, delayMs) => {
+        this.log.warn({ url: this.url, attempt, retryInMs: delayMs }, `messagebus ${this.url} unreachable: ${errorMessage(err)}; retrying in ${(delayMs / 1000).toFixed(1)} s`)
+      }
+    })
+  }
+
+  async stop (): Promise<void> {
+    this.currentState = 'stopped'
+    this.controller.abort()
+    this.socket?.close(1000, 'shutting down')
+    await this.running
+  }
+
+  /** Calls `listener` for every message from others; returns the unsubscribe function. */
+  onMessage (listener: Listener): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
+  }
+
+  /** Calls `listener` each time the bus (re)connects. */
+  onConnected (listener: () => void): () => void {
+    this.connectedListeners.add(listener)
+    return () => { this.connectedListeners.delete(listener) }
+  }
+
+  /** Sends a message; false (and a log line) when the bus is down. */
+  emit (message: BusMessage): boolean {
+    const socket = this.socket
+    if (socket === undefined || socket.readyState !== WebSocket.OPEN) {
+      this.counters.dropped++
+      this.log.warn({ type: message.type }, 'messagebus down: message not sent')
+      return false
+    }
+    const text = JSON.stringify(message)
+    this.remember(canonical(JSON.parse(text)))
+    socket.send(text)
+    this.counters.sent++
+    return true
+  }
+
+  private async open (signal: AbortSignal): Promise<WebSocket> {
+    const socket = new WebSocket(this.url, { handshakeTimeout: CONNECT_TIMEOUT_MS, maxPayload: 16 * 1024 * 1024 })
+    socket.on('message', (data, isBinary) => { this.receive(frameText(data, isBinary)) })
+    return new Promise<WebSocket>((resolve, reject) => {
+      const onAbort = (): void => { socket.terminate() }
+      signal.addEventListener('abort', onAbort, { once: true })
+      socket.once('open', () => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(socket)
+      })
+      socket.once('error', err => {
+        signal.removeEventListener('abort', onAbort)
+        socket.terminate()
+        reject(err)
+      })
+    }).then(connected => {
+      // errors after the handshake end in 'close', which the loop waits on
+      connected.on('error', err => { this.log.warn({ err: errorMessage(err) }, 'messagebus socket error') })
+      return connected
+    })
+  }
+
+  private receive (text: string | undefined): void {
+    const message = text === undefined ? undefined : parseBusMessage(text)
+    if (message === undefined) {
+      this.counters.nonJson++
+      this.log.warn({ bytes: text?.length }, 'dropped a messagebus frame that is not a JSON message')
+      return
+    }
+    if (this.isEcho(message)) {
+      this.counters.echoes++
+      return
+    }
+    this.counters.received++
+    for (const listener of this.listeners) {
+      try {
+        listener(message)
+      } catch (err) {
+        this.log.error({ err, type: message.type }, 'a messagebus listener failed')
+      }
+    }
+  }
+
+  private remember (key: string): void {
+    const now = Date.now()
+    const times = this.sentRecently.get(key) ?? []
+    times.push(now)
+    this.sentRecently.set(key, times)
+    if (this.sentRecently.size > 1_000) this.forgetOld(now)
+  }
+
+  private isEcho (message: BusMessage): boolean {
+    const key = canonical(message)
+    const times = this.sentRecently.get(key)
+    if (times === undefined) return false
+    times.shift()
+    if (times.length === 0) this.sentRecently.delete(key)
+    return true
+  }
+
+  private forgetOld (now: number): void {
+    for (const [key, times] of this.sentRecently) {
+      while (times.length > 0 && (times[0] ?? 0) < now - ECHO_MEMORY_MS) times.shift()
+      if (times.length === 0) this.sentRecently.delete(key)
+    }
+  }
+}

@@ -1,0 +1,40 @@
+import { backoffDelay, sleep, type BackoffOptions } from './backoff.ts'
+
+export interface ReconnectLoopInit<T> {
+  /** opens the connection; resolves once it is up */
+  connect: (signal: AbortSignal) => Promise<T>
+  /** resolves with a reason once the connection is down */
+  closed: (connection: T) => Promise<string>
+  onUp: (connection: T) => void
+  /** the connection went down while the loop was running */
+  onDown: (reason: string) => void
+  /** an attempt failed; the next one starts after `delayMs` */
+  onFailure: (err: unknown, attempt: number, delayMs: number) => void
+  backoff: BackoffOptions
+  signal: AbortSignal
+}
+
+/**
+ * Keeps something connected until `signal` aborts: after a failed attempt it waits a capped, jittered,
+ * growing pause; after a connection that was up goes down it tries again at once.
+ */
+export async function runReconnectLoop<T> (init: ReconnectLoopInit<T>): Promise<void> {
+  const { signal } = init
+  let failures = 0
+  while (!signal.aborted) {
+    try {
+      const connection = await init.connect(signal)
+      failures = 0
+      init.onUp(connection)
+      const reason = await init.closed(connection)
+      if (signal.aborted) return
+      init.onDown(reason)
+    } catch (err) {
+      if (signal.aborted) return
+      const delayMs = backoffDelay(failures, init.backoff)
+      failures++
+      init.onFailure(err, failures, delayMs)
+      await sleep(delayMs, signal)
+    }
+  }
+}
