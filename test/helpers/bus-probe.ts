@@ -15,10 +15,7 @@ export class BusProbe {
   static async connect (url: string): Promise<BusProbe> {
     const probe = new BusProbe()
     const socket = new WebSocket(url)
-    await new Promise<void>((resolve, reject) => {
-      socket.once('open', () => { resolve() })
-      socket.once('error', reject)
-    })
+    // listening before the handshake ends: the bus greets in the same breath as it accepts
     socket.on('message', (data: Buffer) => {
       const text = data.toString('utf8')
       try {
@@ -26,6 +23,10 @@ export class BusProbe {
       } catch {
         probe.messages.push({ type: '(not json)', data: { text }, context: {} })
       }
+    })
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => { resolve() })
+      socket.once('error', reject)
     })
     probe.socket = socket
     return probe
