@@ -10,6 +10,7 @@ export interface ProbedMessage {
 /** A plain websocket client on a messagebus that records every message and can emit its own. */
 export class BusProbe {
   readonly messages: ProbedMessage[] = []
+  private readonly listeners: Array<(message: ProbedMessage) => void> = []
   private socket?: WebSocket
 
   static async connect (url: string): Promise<BusProbe> {
@@ -18,11 +19,14 @@ export class BusProbe {
     // listening before the handshake ends: the bus greets in the same breath as it accepts
     socket.on('message', (data: Buffer) => {
       const text = data.toString('utf8')
+      let message: ProbedMessage
       try {
-        probe.messages.push(JSON.parse(text) as ProbedMessage)
+        message = JSON.parse(text) as ProbedMessage
       } catch {
-        probe.messages.push({ type: '(not json)', data: { text }, context: {} })
+        message = { type: '(not json)', data: { text }, context: {} }
       }
+      probe.messages.push(message)
+      for (const listener of probe.listeners) listener(message)
     })
     await new Promise<void>((resolve, reject) => {
       socket.once('open', () => { resolve() })
@@ -30,6 +34,10 @@ export class BusProbe {
     })
     probe.socket = socket
     return probe
+  }
+
+  onMessage (listener: (message: ProbedMessage) => void): void {
+    this.listeners.push(listener)
   }
 
   emit (message: ProbedMessage): void {

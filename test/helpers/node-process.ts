@@ -31,6 +31,7 @@ export class NodeProcess {
   readonly options: NodeProcessOptions
   readonly logs: LogLine[] = []
   stderr = ''
+  private readonly logListeners: Array<(line: LogLine) => void> = []
   private proc?: ChildProcess
   private exited?: Promise<number | null>
 
@@ -58,11 +59,14 @@ export class NodeProcess {
       const lines = pending.split('\n')
       pending = lines.pop() ?? ''
       for (const line of lines) {
+        let entry: LogLine
         try {
-          this.logs.push(JSON.parse(line) as LogLine)
+          entry = JSON.parse(line) as LogLine
         } catch {
-          // not a log line: kept in stderr for the failure message
+          continue // not a log line: kept in stderr for the failure message
         }
+        this.logs.push(entry)
+        for (const listener of this.logListeners) listener(entry)
       }
     })
     await waitFor(`${name} to listen (stderr: ${this.stderr.slice(-500)})`, () => {
@@ -70,6 +74,10 @@ export class NodeProcess {
       return this.logs.some(line => line.msg.endsWith('listening'))
     }, { timeoutMs: 20_000 })
     return this
+  }
+
+  onLog (listener: (line: LogLine) => void): void {
+    this.logListeners.push(listener)
   }
 
   async status (): Promise<NodeStatus> {
