@@ -10,7 +10,7 @@ export async function waitFor<T> (what: string, check: () => T | undefined | fal
       lastError = err
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError === undefined ? '' : ` (last error: ${String(lastError)})`}`)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError === undefined ? '' : ` (last error: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)})`}`)
     }
     await new Promise(resolve => setTimeout(resolve, intervalMs))
   }

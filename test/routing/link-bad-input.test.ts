@@ -1,0 +1,379 @@
+import { randomUUID } from 'node:crypto'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { mplex } from '@libp2p/mplex'
+import { tcp } from '@libp2p/tcp'
+import { LengthPrefixedDecoder } from '@libp2p/utils'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import * as varint from 'uint8-varint'
+import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest'
+import { HANDSHAKE_TIMEOUT_MS, LINK_PROTOCOL, MAX_FRAME_BYTES } from '../../src/routing/index.ts'
+import { Homes, NodeProcess, type LogLine } from '../helpers/node-process.ts'
+import { waitFor } from '../helpers/wait.ts'
+import type { Stream, StreamCloseEvent } from '@libp2p/interface'
+
+/**
+ * Bad input on the link protocol, sent by a hand-made libp2p peer to a real parent node process that also
+ * serves a real, healthy child. Every bad stream must get an `error` frame or be closed with a logged reason,
+ * while the healthy child stays linked and the parent keeps running.
+ */
+
+/** The parent's heartbeat: the link is dead after MISSED_BEATS (3) silent intervals. */
+const HEARTBEAT_MS = 500
+const WARN = 40
+
+interface WireFrame {
+  v: number
+  id: string
+  kind: string
+  from: string
+  re?: string
+  body: unknown
+}
+
+interface ErrorFrame extends WireFrame {
+  body: { code: string, message: string }
+}
+
+const encoder = new TextEncoder()
+
+/** A length prefix and any payload, valid or not. */
+function frame (payload: string | Uint8Array): Uint8Array {
+  const bytes = typeof payload === 'string' ? encoder.encode(payload) : payload
+  const prefix = varint.encode(bytes.byteLength)
+  const out = new Uint8Array(prefix.byteLength + bytes.byteLength)
+  out.set(prefix, 0)
+  out.set(bytes, prefix.byteLength)
+  return out
+}
+
+/** One raw `/mycroft-mesh/link/1.0.0` stream: writes whatever bytes a test wants, records what comes back. */
+class RawLink {
+  readonly frames: WireFrame[] = []
+  remoteClosedWrite = false
+  closeEvent?: StreamCloseEvent
+  /** answer the parent's heartbeat pings, as a live peer does */
+  answerPings = true
+  readonly stream: Stream
+  readonly peerId: string
+  private readonly decoder = new LengthPrefixedDecoder({ maxDataLength: MAX_FRAME_BYTES })
+  private seen = 0
+
+  constructor (stream: Stream, peerId: string) {
+    this.stream = stream
+    this.peerId = peerId
+    stream.addEventListener('message', event => {
+      for (const payload of this.decoder.decode(event.data)) {
+        const received = JSON.parse(new TextDecoder().decode(payload.subarray())) as WireFrame
+        this.frames.push(received)
+        if (received.kind === 'ping' && this.answerPings) this.envelope({ kind: 'pong', re: received.id, body: received.body })
+      }
+    })
+    stream.addEventListener('remoteCloseWrite', () => { this.remoteClosedWrite = true })
+    stream.addEventListener('close', event => { this.closeEvent = event })
+  }
+
+  /** The parent closed its side of the stream or reset it. */
+  get ended (): boolean {
+    return this.remoteClosedWrite || this.closeEvent !== undefined
+  }
+
+  raw (bytes: Uint8Array): void {
+    this.stream.send(bytes)
+  }
+
+  /** Sends a well-formed envelope with `fields` laid over it; returns its id. */
+  envelope (fields: Record<string, unknown>): string {
+    const id = typeof fields.id === 'string' ? fields.id : randomUUID()
+    this.raw(frame(JSON.stringify({ v: 1, id, kind: 'ask', from: this.peerId, ttl: 16, route: [], body: {}, ...fields })))
+    return id
+  }
+
+  /** The next frame of `kind` not yet taken by an earlier call. */
+  async next (kind: string, timeoutMs = 5_000): Promise<WireFrame> {
+    return waitFor(`a ${kind} frame from the parent (got ${this.frames.map(f => f.kind).join(', ') || 'nothing'})`, () => {
+      const index = this.frames.findIndex((f, i) => i >= this.seen && f.kind === kind)
+      if (index < 0) return undefined
+      this.seen = index + 1
+      return this.frames[index]
+    }, { timeoutMs })
+  }
+
+  async nextError (timeoutMs = 5_000): Promise<ErrorFrame> {
+    return await this.next('error', timeoutMs) as ErrorFrame
+  }
+
+  async hello (name: string): Promise<WireFrame> {
+    const id = this.envelope({ kind: 'hello', body: { name, version: 'test', capabilities: [] } })
+    const welcome = await this.next('welcome')
+    expect(welcome.re).toBe(id)
+    return welcome
+  }
+
+  async waitEnded (what: string, timeoutMs = 5_000): Promise<void> {
+    await waitFor(`the parent to close the stream after ${what}`, () => this.ended, { timeoutMs })
+  }
+}
+
+type Muxer = 'yamux' | 'mplex'
+
+describe('the link protocol under bad input from a raw peer', () => {
+  const homes = new Homes()
+  const clients: Libp2p[] = []
+  let parent: NodeProcess
+  let child: NodeProcess
+  let parentAddr: string
+  let parentPeerId: string
+  let linkedSince: string | null
+
+  beforeAll(async () => {
+    parent = await new NodeProcess({ home: await homes.make('mm-bad-hub-'), name: 'hub', heartbeatMs: HEARTBEAT_MS }).start()
+    parentAddr = await parent.addr()
+    parentPeerId = (await parent.status()).peerId
+    child = await new NodeProcess({ home: await homes.make('mm-bad-kitchen-'), name: 'kitchen', parent: parentAddr, heartbeatMs: HEARTBEAT_MS }).start()
+    const linked = await waitFor('the healthy child to link', async () => {
+      const status = await child.status()
+      return status.parent.state === 'linked' ? status : undefined
+    })
+    linkedSince = linked.parent.since
+  })
+
+  afterAll(async () => {
+    await Promise.all(clients.splice(0).map(async client => client.stop()))
+    await Promise.all([child?.kill(), parent?.kill()])
+    await homes.cleanup()
+  })
+
+  /** A fresh peer (own key, own connection) with one raw link stream to the parent. */
+  async function rawLink (muxer: Muxer): Promise<RawLink> {
+    const client = await createLibp2p({
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [muxer === 'yamux' ? yamux() : mplex()]
+    })
+    clients.push(client)
+    const stream = await client.dialProtocol(multiaddr(parentAddr), LINK_PROTOCOL, { signal: AbortSignal.timeout(5_000) })
+    return new RawLink(stream, client.peerId.toString())
+  }
+
+  /** The parent's warn lines about one raw peer. */
+  const warnings = (link: RawLink): LogLine[] => parent.logs.filter(line => line.peer === link.peerId && line.level === WARN)
+
+  async function waitForWarning (link: RawLink, match: (line: LogLine) => boolean, what: string): Promise<LogLine> {
+    return waitFor(`the parent to log a warning: ${what} (its warnings for this peer: ${JSON.stringify(warnings(link))})`,
+      () => warnings(link).find(match))
+  }
+
+  /** The healthy child is still linked on the very link it had at the start, and the parent still answers. */
+  async function expectOthersServed (ctx: TestContext): Promise<void> {
+    const [childStatus, parentStatus] = await Promise.all([child.status(), parent.status()])
+    ctx.expect(childStatus.parent).toMatchObject({ state: 'linked', peerId: parentPeerId, since: linkedSince, attempts: 0 })
+    ctx.expect(parentStatus.children.map(c => c.name)).toContain('kitchen')
+  }
+
+  function expectErrorFrame (ctx: TestContext, error: ErrorFrame, code: string): void {
+    ctx.expect(error).toMatchObject({ v: 1, kind: 'error', from: parentPeerId, body: { code } })
+    ctx.expect(typeof error.body.message).toBe('string')
+  }
+
+  describe.concurrent.each<Muxer>(['yamux', 'mplex'])('over %s', muxer => {
+    describe.concurrent('bytes that cannot be split into frames: an error frame, then the stream is closed', () => {
+      it('garbage bytes whose length prefix never ends', async (ctx) => {
+        const link = await rawLink(muxer)
+        link.raw(new Uint8Array(64).fill(0xff))
+        const error = await link.nextError()
+        expectErrorFrame(ctx, error, 'oversize')
+        await link.waitEnded('garbage')
+        await waitForWarning(link, line => line.msg === 'closing link: unreadable byte stream', 'unreadable byte stream')
+        await expectOthersServed(ctx)
+      })
+
+      it('a length prefix over 256 KiB, with that much data behind it', async (ctx) => {
+        const link = await rawLink(muxer)
+        const oversize = new Uint8Array(MAX_FRAME_BYTES + 1).fill(0x61)
+        link.raw(frame(oversize))
+        const error = await link.nextError()
+        expectErrorFrame(ctx, error, 'oversize')
+        ctx.expect(error.body.message).toContain(`${MAX_FRAME_BYTES}-byte cap`)
+        await link.waitEnded('an oversize frame')
+        const warning = await waitForWarning(link, line => line.msg === 'closing link: unreadable byte stream', 'oversize frame')
+        ctx.expect(String(warning.reason)).toMatch(/over the 262144-byte cap/)
+        await expectOthersServed(ctx)
+      })
+
+      it('a length prefix over 256 KiB after a completed handshake', async (ctx) => {
+        const link = await rawLink(muxer)
+        await link.hello(`raw-oversize-${muxer}`)
+        link.raw(varint.encode(1024 * 1024))
+        expectErrorFrame(ctx, await link.nextError(), 'oversize')
+        await link.waitEnded('an oversize prefix')
+        await waitFor('the parent to drop the raw child', async () =>
+          !(await parent.status()).children.some(c => c.name === `raw-oversize-${muxer}`))
+        await expectOthersServed(ctx)
+      })
+
+      it('an empty frame', async (ctx) => {
+        const link = await rawLink(muxer)
+        link.raw(new Uint8Array([0, 0, 0, 0]))
+        expectErrorFrame(ctx, await link.nextError(), 'malformed')
+        await link.waitEnded('an empty frame')
+        await waitForWarning(link, line => line.msg === 'closing link: unreadable byte stream', 'empty frame')
+        await expectOthersServed(ctx)
+      })
+    })
+
+    describe.concurrent('frames that cannot be taken: an error frame, and the stream stays open', () => {
+      it('a frame that is not JSON', async (ctx) => {
+        const link = await rawLink(muxer)
+        link.raw(frame('GET / HTTP/1.1\r\nHost: hub\r\n\r\n'))
+        link.raw(frame(new Uint8Array([0xc3, 0x28, 0xff, 0xfe, 0x00, 0x01])))
+        const first = await link.nextError()
+        const second = await link.nextError()
+        expectErrorFrame(ctx, first, 'malformed')
+        expectErrorFrame(ctx, second, 'malformed')
+        ctx.expect(first.re).toBeUndefined()
+        const logged = await waitFor('two warnings', () => {
+          const lines = warnings(link).filter(line => line.msg === 'dropped a bad frame' && line.code === 'malformed')
+          return lines.length >= 2 ? lines : undefined
+        })
+        ctx.expect(logged).toHaveLength(2)
+        // still the same stream, still served: the handshake works after the bad frames
+        await link.hello(`raw-after-garbage-${muxer}`)
+        ctx.expect(link.ended).toBe(false)
+        await expectOthersServed(ctx)
+      })
+
+      it('JSON that does not fit the envelope schema', async (ctx) => {
+        const link = await rawLink(muxer)
+        const id = link.envelope({ kind: 'hello', ttl: 'lots' })
+        const error = await link.nextError()
+        expectErrorFrame(ctx, error, 'invalid')
+        ctx.expect(error.re).toBe(id)
+        ctx.expect(error.body.message).toContain("envelope field 'ttl'")
+        link.raw(frame(JSON.stringify({ greeting: 'hi' })))
+        expectErrorFrame(ctx, await link.nextError(), 'invalid')
+        link.raw(frame('[1,2,3]'))
+        expectErrorFrame(ctx, await link.nextError(), 'invalid')
+        await waitFor('three warnings', () => warnings(link).filter(line => line.code === 'invalid').length === 3)
+        await link.hello(`raw-after-invalid-${muxer}`)
+        ctx.expect(link.ended).toBe(false)
+        await expectOthersServed(ctx)
+      })
+
+      it('an unknown envelope version', async (ctx) => {
+        const link = await rawLink(muxer)
+        const id = link.envelope({ v: 99, kind: 'hello', body: { name: 'from-the-future' } })
+        const error = await link.nextError()
+        expectErrorFrame(ctx, error, 'unsupported-version')
+        ctx.expect(error.re).toBe(id)
+        ctx.expect(error.body.message).toMatch(/version 99 is not supported.*version 1/)
+        await waitForWarning(link, line => line.code === 'unsupported-version', 'unsupported version')
+        await link.hello(`raw-after-version-${muxer}`)
+        ctx.expect(link.ended).toBe(false)
+        await expectOthersServed(ctx)
+      })
+
+      it('an unknown kind after hello and welcome', async (ctx) => {
+        const link = await rawLink(muxer)
+        const name = `raw-unknown-${muxer}`
+        const welcome = await link.hello(name)
+        ctx.expect(welcome).toMatchObject({ from: parentPeerId, body: { name: 'hub' } })
+        await waitFor('the parent to list the raw child', async () => (await parent.status()).children.some(c => c.name === name))
+
+        const id = link.envelope({ kind: 'teleport', body: { to: 'the moon' } })
+        const error = await link.nextError()
+        expectErrorFrame(ctx, error, 'unknown-kind')
+        ctx.expect(error.re).toBe(id)
+        ctx.expect(error.body.message).toContain("'teleport'")
+        const warning = await waitForWarning(link, line => line.msg === 'dropped an envelope of unknown kind', 'unknown kind')
+        ctx.expect(warning.kind).toBe('teleport')
+
+        // the link survives: a ping is still answered, and the raw peer is still a child
+        const ping = link.envelope({ kind: 'ping', body: { t: 1 } })
+        ctx.expect((await link.next('pong')).re).toBe(ping)
+        ctx.expect(link.ended).toBe(false)
+        ctx.expect((await parent.status()).children.map(c => c.name)).toContain(name)
+        await expectOthersServed(ctx)
+      })
+    })
+
+    describe.concurrent('peers that break the handshake or stop answering: the stream is closed with a logged reason', () => {
+      it('a frame before hello gets a handshake error, then the stream is closed', async (ctx) => {
+        const link = await rawLink(muxer)
+        const id = link.envelope({ kind: 'ask', body: { utterance: 'what time is it' } })
+        const error = await link.nextError()
+        expectErrorFrame(ctx, error, 'handshake')
+        ctx.expect(error.re).toBe(id)
+        ctx.expect(error.body.message).toContain('expected hello, got ask')
+        await link.waitEnded('a frame before hello')
+        await waitForWarning(link, line => /before hello/.test(line.msg), 'frame before hello')
+        await expectOthersServed(ctx)
+      })
+
+      it('an unreadable hello gets an invalid error, then the stream is closed', async (ctx) => {
+        const link = await rawLink(muxer)
+        const id = link.envelope({ kind: 'hello', body: { name: '', capabilities: 'all' } })
+        const error = await link.nextError()
+        expectErrorFrame(ctx, error, 'invalid')
+        ctx.expect(error.re).toBe(id)
+        ctx.expect(error.body.message).toMatch(/hello field '/)
+        await link.waitEnded('an unreadable hello')
+        await waitForWarning(link, line => /unreadable hello/.test(line.msg), 'unreadable hello')
+        await expectOthersServed(ctx)
+      })
+
+      it('half a frame after the handshake, then silence: closed at the heartbeat deadline', async (ctx) => {
+        const link = await rawLink(muxer)
+        const name = `raw-silent-${muxer}`
+        await link.hello(name)
+        link.answerPings = false
+        const half = frame(JSON.stringify({ v: 1, id: 'half', kind: 'ping', from: link.peerId, ttl: 16, route: [], body: { t: 1 } }))
+        link.raw(half.subarray(0, Math.floor(half.byteLength / 2)))
+        const sentAt = Date.now()
+
+        // three silent heartbeat intervals, noticed at the next tick: about 2 s with the 500 ms heartbeat
+        await link.waitEnded('half a frame and silence', 10_000)
+        const tookMs = Date.now() - sentAt
+        ctx.expect(tookMs).toBeGreaterThanOrEqual(HEARTBEAT_MS * 3 - 100)
+        ctx.expect(tookMs).toBeLessThan(HEARTBEAT_MS * 3 + 3_000)
+        const unlinked = await parent.waitForLog('the parent to log why it dropped the silent peer',
+          line => line.peer === link.peerId && line.msg === `child ${name} unlinked`)
+        ctx.expect(String(unlinked.reason)).toMatch(/no heartbeat for \d+\.\d s/)
+        ctx.expect((await parent.status()).children.map(c => c.name)).not.toContain(name)
+        await expectOthersServed(ctx)
+      })
+
+      it(`half a frame before hello, then silence: closed at the ${HANDSHAKE_TIMEOUT_MS / 1000} s hello timeout`, async (ctx) => {
+        const link = await rawLink(muxer)
+        const half = frame(JSON.stringify({ v: 1, id: 'half-hello', kind: 'hello', from: link.peerId, ttl: 16, route: [], body: {} }))
+        link.raw(half.subarray(0, 8))
+        const sentAt = Date.now()
+        const error = await link.nextError(HANDSHAKE_TIMEOUT_MS + 5_000)
+        expectErrorFrame(ctx, error, 'handshake')
+        ctx.expect(error.body.message).toBe('no hello in time')
+        ctx.expect(Date.now() - sentAt).toBeGreaterThanOrEqual(HANDSHAKE_TIMEOUT_MS - 1_000)
+        await link.waitEnded('no hello in time')
+        await waitForWarning(link, line => line.msg === 'closing link: no hello in time', 'no hello in time')
+        await expectOthersServed(ctx)
+      })
+    })
+  })
+
+  describe('afterwards', () => {
+    it('the parent is still running and serving, and the healthy child never lost its link', async () => {
+      const [childStatus, parentStatus] = await Promise.all([child.status(), parent.status()])
+      expect(childStatus.parent).toMatchObject({ state: 'linked', peerId: parentPeerId, since: linkedSince, attempts: 0, lastError: null })
+      expect(childStatus.parent.rttMs).not.toBeNull()
+      expect(parentStatus.children.map(c => c.name)).toContain('kitchen')
+      expect(parentStatus.link.unknownKinds).toBeGreaterThanOrEqual(2)
+      expect(parent.logs.filter(line => line.level >= 50)).toEqual([])
+      expect(parent.stderr).not.toMatch(/unhandled|TypeError|RangeError/i)
+
+      // and a newcomer can still link
+      const link = await rawLink('yamux')
+      await link.hello('late-comer')
+      await waitFor('the newcomer to be listed', async () => (await parent.status()).children.some(c => c.name === 'late-comer'))
+    })
+  })
+})
