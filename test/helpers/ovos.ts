@@ -1,0 +1,439 @@
+/**
+ * The real OpenVoiceOS (from PyPI, see scripts/ovos/) for interop tests: a venv, isolated core instances on
+ * loopback, and a small bus client. What was learnt about OVOS on the way is in scripts/ovos/README.md.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import WebSocket from 'ws'
+
+const SETUP_SCRIPT = fileURLToPath(new URL('../../scripts/ovos/setup-venv.sh', import.meta.url))
+
+export const HELLO_WORLD = 'ovos-skill-hello-world.openvoiceos'
+export const FALLBACK_UNKNOWN = 'ovos-skill-fallback-unknown.openvoiceos'
+
+/** Why interop tests skip when `findPython()` finds nothing, and how to run them. */
+export const OVOS_SKIP_MESSAGE = `SKIPPING the OVOS interop tests: no Python 3.10+ at '${process.env.MYCROFT_MESH_PYTHON ?? 'python3'}'. ` +
+  'Install Python 3.10+ with its venv module (Debian/Ubuntu: apt-get install python3 python3-venv) or point ' +
+  'MYCROFT_MESH_PYTHON at one; the first run then builds .cache/ovos-venv from PyPI (about a minute).'
+
+export interface BusMessage {
+  type: string
+  data: Record<string, unknown>
+  context: Record<string, unknown>
+}
+
+export interface OutgoingMessage {
+  type: string
+  data?: Record<string, unknown>
+  context?: Record<string, unknown>
+}
+
+/** The Python interpreter that setup-venv.sh will use, or null when there is none at 3.10+. Synchronous, for `describe.skipIf`. */
+export function findPython (): string | null {
+  const python = process.env.MYCROFT_MESH_PYTHON ?? 'python3'
+  const probe = spawnSync(python, ['-c', 'import sys; sys.exit(sys.version_info < (3, 10))'], { stdio: 'ignore' })
+  return probe.status === 0 ? python : null
+}
+
+let venvPromise: Promise<string | null> | undefined
+
+/**
+ * Runs scripts/ovos/setup-venv.sh once per test process and returns the venv directory, or null when there is no
+ * Python. The first build downloads from PyPI and takes a minute or more; later calls reuse the venv in well under
+ * a second. A failing build throws with the script's reason (its progress goes to this process's stderr).
+ */
+export async function ovosVenv (): Promise<string | null> {
+  venvPromise ??= buildVenv()
+  return venvPromise
+}
+
+async function buildVenv (): Promise<string | null> {
+  if (findPython() === null) return null
+  const proc = spawn('bash', [SETUP_SCRIPT], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let stdout = ''
+  proc.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
+  const code = await new Promise<number | null>(resolve => proc.once('exit', resolve))
+  const venv = stdout.trim().split('\n').at(-1)
+  if (code !== 0 || venv === undefined || venv === '') {
+    throw new Error(`scripts/ovos/setup-venv.sh failed (exit ${code}); its reason is in the output above`)
+  }
+  return venv
+}
+
+/** A websocket client of an OVOS messagebus that records every message it sees, its own echoes included. */
+export class BusProbe {
+  readonly messages: BusMessage[] = []
+  /** `performance.now()` at the arrival of each message, index for index with `messages`. */
+  readonly arrivals: number[] = []
+  private readonly listeners = new Set<(message: BusMessage) => void>()
+  private readonly ws: WebSocket
+
+  private constructor (ws: WebSocket) {
+    this.ws = ws
+    // A bus that goes away (an instance being stopped) can reset the socket: not worth crashing the test process.
+    ws.on('error', () => {})
+    ws.on('message', (raw, isBinary) => {
+      if (isBinary || !Buffer.isBuffer(raw)) return
+      let message: BusMessage
+      try {
+        message = JSON.parse(raw.toString('utf8')) as BusMessage
+      } catch {
+        return
+      }
+      this.messages.push(message)
+      this.arrivals.push(performance.now())
+      for (const listener of this.listeners) listener(message)
+    })
+  }
+
+  /** Connects, retrying while nothing listens yet (a bus that is still starting), until `timeoutMs`. */
+  static async connect (url: string, { timeoutMs = 10_000 } = {}): Promise<BusProbe> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const ws = new WebSocket(url)
+      try {
+        await new Promise<void>((resolve, reject) => {
+          ws.once('open', resolve)
+          ws.once('error', reject)
+        })
+        return new BusProbe(ws)
+      } catch (err) {
+        ws.terminate()
+        if (Date.now() > deadline) throw new Error(`no OVOS bus at ${url} after ${timeoutMs} ms: ${String(err)}`)
+        await new Promise(resolve => setTimeout(resolve, 100))
+      }
+    }
+  }
+
+  /** Index of the next message to arrive: pass it as `since` to wait only for what comes after this point. */
+  get mark (): number {
+    return this.messages.length
+  }
+
+  emit ({ type, data = {}, context = {} }: OutgoingMessage): void {
+    this.ws.send(JSON.stringify({ type, data, context }))
+  }
+
+  /** As ovos_bus_client's Message.reply: the context is copied with `source` and `destination` swapped. */
+  reply (to: BusMessage, type: string, data: Record<string, unknown> = {}, extraContext: Record<string, unknown> = {}): void {
+    const context: Record<string, unknown> = { ...structuredClone(to.context), ...extraContext }
+    if ('source' in context && 'destination' in context) {
+      [context.source, context.destination] = [context.destination, context.source]
+    }
+    this.emit({ type, data, context })
+  }
+
+  /** As Message.forward: the context is kept as it is. */
+  forward (to: BusMessage, type: string, data: Record<string, unknown> = {}): void {
+    this.emit({ type, data, context: structuredClone(to.context) })
+  }
+
+  /** Calls `handler` for every later message of `type`; returns the unsubscribe function. */
+  on (type: string, handler: (message: BusMessage) => void): () => void {
+    const listener = (message: BusMessage): void => { if (message.type === type) handler(message) }
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
+  }
+
+  /** The first message from index `since` on (default: all recorded) that matches, waiting up to `timeoutMs`. */
+  async waitFor (predicate: (message: BusMessage) => boolean, timeoutMs: number, { since = 0, what = 'a matching message' } = {}): Promise<BusMessage> {
+    const seen = this.messages.slice(since).find(predicate)
+    if (seen !== undefined) return seen
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.listeners.delete(listener)
+        const recent = this.messages.slice(Math.max(since, this.messages.length - 30)).map(message => message.type)
+        const closed = this.ws.readyState === WebSocket.OPEN ? '' : ' (the connection to the bus is closed)'
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}${closed}; bus since then: ${recent.join(', ') || '(nothing)'}`))
+      }, timeoutMs)
+      const listener = (message: BusMessage): void => {
+        if (!predicate(message)) return
+        clearTimeout(timer)
+        this.listeners.delete(listener)
+        resolve(message)
+      }
+      this.listeners.add(listener)
+    })
+  }
+
+  async close (): Promise<void> {
+    if (this.ws.readyState === WebSocket.CLOSED) return
+    const closed = new Promise(resolve => this.ws.once('close', resolve))
+    this.ws.close()
+    const timer = setTimeout(() => { this.ws.terminate() }, 1000)
+    await closed
+    clearTimeout(timer)
+  }
+}
+
+export interface OvosStartOptions {
+  venv: string
+  /** Names the temp dir and the log lines. */
+  name: string
+  /** Skill ids to load (e.g. HELLO_WORLD); every other installed skill is blacklisted. */
+  skills: string[]
+  /** Messagebus port on 127.0.0.1; a free one when left out. */
+  port?: number
+  logLevel?: 'DEBUG' | 'INFO' | 'WARNING'
+  readyTimeoutMs?: number
+}
+
+export interface OvosConfigOptions {
+  port: number
+  blacklistedSkills: string[]
+  logLevel: string
+}
+
+/**
+ * Writes `<dir>/config/mycroft/mycroft.conf` (the user layer, merged over the defaults inside ovos-config).
+ * Network checks point at a closed loopback port so nothing waits on the internet.
+ */
+export async function writeOvosConfig (dir: string, { port, blacklistedSkills, logLevel }: OvosConfigOptions): Promise<string> {
+  const closed = 'http://127.0.0.1:9/'
+  const config = {
+    lang: 'en-US',
+    websocket: { host: '127.0.0.1', port, route: '/core', ssl: false, shared_connection: true },
+    network_tests: {
+      ip_url: closed,
+      web_url: closed,
+      web_url_secondary: closed,
+      captive_portal_url: closed,
+      dns_primary: '127.0.0.1',
+      dns_secondary: '127.0.0.1'
+    },
+    logs: { path: 'stdout' },
+    log_level: logLevel,
+    skills: { blacklisted_skills: ['skill-ovos-stop.openvoiceos', ...blacklistedSkills] },
+    // Only engines that are installed: the default list names padatious, OCP and common_qa, which are not.
+    intents: {
+      pipeline: ['stop_high', 'converse', 'padacioso_high', 'adapt_high', 'fallback_high', 'stop_medium',
+        'padacioso_medium', 'adapt_medium', 'adapt_low', 'fallback_medium', 'fallback_low']
+    },
+    utterance_transformers: {},
+    intent_transformers: {}
+  }
+  const file = join(dir, 'config', 'mycroft', 'mycroft.conf')
+  await mkdir(join(dir, 'config', 'mycroft'), { recursive: true })
+  await writeFile(file, JSON.stringify(config, null, 2))
+  return file
+}
+
+/** Environment of one instance: every config, data, cache and state lookup lands in `dir`, none in ~ or /etc. */
+function isolatedEnv (venv: string, dir: string): NodeJS.ProcessEnv {
+  return {
+    PATH: `${join(venv, 'bin')}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+    LANG: 'C.UTF-8',
+    HOME: join(dir, 'home'),
+    XDG_CONFIG_HOME: join(dir, 'config'),
+    XDG_CONFIG_DIRS: join(dir, 'config'),
+    XDG_DATA_HOME: join(dir, 'data'),
+    XDG_DATA_DIRS: join(dir, 'data'),
+    XDG_CACHE_HOME: join(dir, 'cache'),
+    XDG_STATE_HOME: join(dir, 'state'),
+    // skill settings take file locks named after the skill in the temp dir: shared between instances otherwise
+    TMPDIR: join(dir, 'tmp'),
+    MYCROFT_SYSTEM_CONFIG: join(dir, 'etc', 'mycroft.conf'),
+    OVOS_DISTRIBUTION_CONFIG: join(dir, 'usr-share', 'mycroft.conf'),
+    PYTHONUNBUFFERED: '1'
+  }
+}
+
+const installedSkillsByVenv = new Map<string, Promise<string[]>>()
+
+/** Skill ids of the skill plugins installed in the venv (entry points, read without importing any OVOS code). */
+async function installedSkills (venv: string, env: NodeJS.ProcessEnv): Promise<string[]> {
+  let found = installedSkillsByVenv.get(venv)
+  if (found === undefined) {
+    const script = 'import json, importlib.metadata as m; ' +
+      'print(json.dumps(sorted({e.name for g in ("opm.skill", "ovos.plugin.skill") for e in m.entry_points(group=g)})))'
+    found = new Promise((resolve, reject) => {
+      const proc = spawn(join(venv, 'bin', 'python'), ['-c', script], { env, stdio: ['ignore', 'pipe', 'inherit'] })
+      let stdout = ''
+      proc.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
+      proc.once('exit', code => {
+        if (code === 0) resolve(JSON.parse(stdout) as string[])
+        else reject(new Error(`listing the skills installed in ${venv} failed (exit ${code})`))
+      })
+    })
+    installedSkillsByVenv.set(venv, found)
+  }
+  return found
+}
+
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  await new Promise(resolve => server.close(resolve))
+  if (address === null || typeof address === 'string') throw new Error('no port from the OS')
+  return address.port
+}
+
+const liveGroups = new Set<number>()
+process.once('exit', () => {
+  for (const pid of liveGroups) {
+    try { process.kill(-pid, 'SIGKILL') } catch { /* already gone */ }
+  }
+})
+
+/**
+ * One headless OVOS: `ovos-messagebus` and `ovos-core` from the venv, each in its own process group, with its own
+ * config, data and port. `start` returns once core has loaded and trained exactly `skills` and answers utterances.
+ */
+export class OvosInstance {
+  readonly options: OvosStartOptions
+  readonly port: number
+  /** Temp dir with the instance's config, data, cache and state; removed by `stop`. */
+  readonly dir: string
+  readonly busUrl: string
+  /** Milliseconds from spawning the bus to core reporting `mycroft.skills.initialized`. */
+  startupMs = 0
+  private readonly procs: ChildProcess[] = []
+  private output = ''
+  private services?: BusProbe
+
+  private constructor (options: OvosStartOptions, port: number, dir: string) {
+    this.options = options
+    this.port = port
+    this.dir = dir
+    this.busUrl = `ws://127.0.0.1:${port}/core`
+  }
+
+  static async start (options: OvosStartOptions): Promise<OvosInstance> {
+    const dir = await mkdtemp(join(tmpdir(), `ovos-${options.name}-`))
+    const instance = new OvosInstance(options, options.port ?? await freePort(), dir)
+    try {
+      await instance.boot()
+    } catch (err) {
+      await instance.stop()
+      throw new Error(`OVOS instance ${options.name}: ${(err as Error).message}\n--- last log lines ---\n${instance.output.slice(-6000)}`)
+    }
+    return instance
+  }
+
+  private async boot (): Promise<void> {
+    const { venv, skills, logLevel = 'INFO', readyTimeoutMs = 90_000 } = this.options
+    const env = isolatedEnv(venv, this.dir)
+    await Promise.all(['home', 'tmp'].map(async sub => mkdir(join(this.dir, sub))))
+    const installed = await installedSkills(venv, env)
+    const missing = skills.filter(skill => !installed.includes(skill))
+    if (missing.length > 0) throw new Error(`skills not installed in the venv: ${missing.join(', ')} (installed: ${installed.join(', ')})`)
+    await writeOvosConfig(this.dir, {
+      port: this.port,
+      blacklistedSkills: installed.filter(skill => !skills.includes(skill)),
+      logLevel
+    })
+
+    const started = Date.now()
+    const deadline = started + readyTimeoutMs
+    const bus = this.spawn('bus', join(venv, 'bin', 'ovos-messagebus'), [], env)
+    const services = await untilExit([bus], BusProbe.connect(this.busUrl, { timeoutMs: 20_000 }))
+    this.services = services
+    standInForAbsentServices(services)
+
+    // The installer would pip-install whatever a bus message asks for: not on loopback, not wanted in tests.
+    // The settings file watcher announces each skill's first settings.json (ovos.skills.settings_changed) late, at
+    // random points of the first utterances.
+    const core = this.spawn('core', join(venv, 'bin', 'python'), ['-m', 'ovos_core', '--disable-installer', '--disable-file-watcher'], env)
+    await untilExit([bus, core], services.waitFor(message => message.type === 'mycroft.skills.initialized',
+      Math.max(deadline - Date.now(), 0), { what: 'mycroft.skills.initialized (core ready)' }))
+    this.startupMs = Date.now() - started
+
+    const since = services.mark
+    services.emit({ type: 'skillmanager.list' })
+    const list = await services.waitFor(message => message.type === 'mycroft.skills.list', 5000, { since, what: 'mycroft.skills.list' })
+    const loaded = Object.entries(list.data).filter(([, state]) => (state as { active?: boolean }).active === true).map(([id]) => id).sort()
+    if (loaded.join() !== [...skills].sort().join()) {
+      throw new Error(`core loaded [${loaded.join(', ')}] instead of [${skills.join(', ')}]`)
+    }
+  }
+
+  private spawn (label: string, command: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+    const proc = spawn(command, args, { cwd: this.dir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+    if (proc.pid !== undefined) liveGroups.add(proc.pid)
+    proc.once('exit', () => { if (proc.pid !== undefined) liveGroups.delete(proc.pid) })
+    const prefix = `[${this.options.name}/${label}] `
+    let pending = ''
+    const collect = (chunk: string): void => {
+      pending += chunk
+      const lines = pending.split('\n')
+      pending = lines.pop() ?? ''
+      for (const line of lines) this.output += prefix + line + '\n'
+    }
+    proc.stdout?.setEncoding('utf8').on('data', collect)
+    proc.stderr?.setEncoding('utf8').on('data', collect)
+    this.procs.push(proc)
+    return proc
+  }
+
+  /** Everything both processes printed so far, each line prefixed with `[name/bus]` or `[name/core]`. */
+  logs (): string {
+    return this.output
+  }
+
+  /** Stops core, then the bus (SIGTERM to each process group, SIGKILL after 5 s), and removes the temp dir. */
+  async stop (): Promise<void> {
+    await this.services?.close()
+    for (const proc of [...this.procs].reverse()) await stopGroup(proc)
+    await rm(this.dir, { recursive: true, force: true })
+  }
+}
+
+/**
+ * Answers what the services a full OVOS install runs beside core would answer, which core otherwise waits for:
+ * - `mycroft.skills.train`: ovos-padatious replies `mycroft.skills.trained`; without it core waits 60 s after loading
+ *   skills. Adapt and padacioso register intents as they arrive, so there is nothing to wait for.
+ * - `gui.status.request`: ovos-gui replies `{connected: false}` when no GUI is attached; core waits 3 s otherwise.
+ * - `ovos.PHAL.internet_check`: the connectivity PHAL plugin replies; core waits 3 s, then probes the web itself.
+ * - `speak` in the default session: ovos-audio plays it and reports `recognizer_loop:audio_output_start`/`_end`; a
+ *   skill that speaks with wait=True (hello-world does) blocks 15 s without the end. Speech here takes no time.
+ *   Other sessions get nothing, as from ovos-audio, which plays only the default session.
+ */
+function standInForAbsentServices (probe: BusProbe): void {
+  probe.on('mycroft.skills.train', message => { probe.reply(message, 'mycroft.skills.trained') })
+  probe.on('gui.status.request', message => { probe.reply(message, 'gui.status.request.response', { connected: false }) })
+  probe.on('ovos.PHAL.internet_check', message => {
+    probe.reply(message, 'ovos.PHAL.internet_check.response', { internet_connected: false, network_connected: false })
+  })
+  probe.on('speak', message => {
+    if (((message.context.session as { session_id?: string } | undefined)?.session_id ?? 'default') !== 'default') return
+    probe.forward(message, 'recognizer_loop:audio_output_start')
+    probe.forward(message, 'recognizer_loop:audio_output_end')
+  })
+}
+
+/** `promise`, unless one of `procs` exits first. */
+async function untilExit<T> (procs: ChildProcess[], promise: Promise<T>): Promise<T> {
+  const cleanups: Array<() => void> = []
+  const exited = new Promise<never>((_resolve, reject) => {
+    for (const proc of procs) {
+      const onExit = (code: number | null, signal: string | null): void => {
+        reject(new Error(`${proc.spawnfile} ${proc.spawnargs.slice(1).join(' ')} exited (${signal ?? code}) during startup`))
+      }
+      if (proc.exitCode !== null || proc.signalCode !== null) onExit(proc.exitCode, proc.signalCode)
+      proc.once('exit', onExit)
+      cleanups.push(() => proc.off('exit', onExit))
+    }
+  })
+  try {
+    return await Promise.race([promise, exited])
+  } finally {
+    for (const cleanup of cleanups) cleanup()
+  }
+}
+
+async function stopGroup (proc: ChildProcess): Promise<void> {
+  if (proc.pid === undefined || proc.exitCode !== null || proc.signalCode !== null) return
+  const exited = new Promise(resolve => proc.once('exit', resolve))
+  const signal = (name: NodeJS.Signals): void => {
+    try { process.kill(-(proc.pid as number), name) } catch { /* the group is gone */ }
+  }
+  signal('SIGTERM')
+  const timer = setTimeout(() => { signal('SIGKILL') }, 5000)
+  await exited
+  clearTimeout(timer)
+}
