@@ -4,7 +4,10 @@ import {
   MeshNode, VERSION, defaultHomeDir, ensureHome, homePaths, loadConfig, loadOrCreateIdentity, queryControl,
   type ConfigOverrides, type NodeStatus
 } from '../node/index.ts'
+import { resolve } from 'node:path'
+import { decodeInviteToken } from '../access/index.ts'
 import { formatStatus } from './format.ts'
+import { addManagementCommands } from './manage.ts'
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value]
 
@@ -30,6 +33,9 @@ interface StartFlags {
   classicSignals?: boolean
   safetyNetMs?: number
   askTimeoutMs?: number
+  join?: string
+  houseKey?: string
+  open?: boolean
   jsonLogs?: boolean
   logLevel?: ConfigOverrides['logLevel']
 }
@@ -48,31 +54,35 @@ async function start (flags: StartFlags): Promise<void> {
     classicSignals: flags.classicSignals,
     safetyNetMs: flags.safetyNetMs,
     askTimeoutMs: flags.askTimeoutMs,
+    houseKey: flags.houseKey === undefined ? undefined : resolve(flags.houseKey),
+    open: flags.open,
     logLevel: flags.logLevel
   })
+  const join = flags.join === undefined ? undefined : decodeInviteToken(flags.join)
   const log = createLogger({ level: config.logLevel, json: flags.jsonLogs })
   process.on('unhandledRejection', err => { log.error({ err }, 'unhandled rejection (kept running)') })
 
-  const node = new MeshNode({ home: paths.dir, config, log })
+  let fatal: UserError | undefined
+  let requestStop: (why: string) => void = () => {}
+  const stopRequested = new Promise<string>(resolve => { requestStop = resolve })
+  const node = new MeshNode({ home: paths.dir, config, log, join, onFatal: err => { fatal ??= err; requestStop(err.message) } })
   await node.start()
 
-  await new Promise<void>(resolve => {
-    let stopping = false
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (stopping) {
-        log.warn(`second ${signal}: exiting without a clean shutdown`)
-        process.exit(ExitCode.failure)
-      }
-      stopping = true
-      log.info(`${signal} received: shutting down`)
-      node.stop().then(resolve, err => {
-        log.error({ err }, 'shutdown failed')
-        resolve()
-      })
+  let stopping = false
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      log.warn(`second ${signal}: exiting without a clean shutdown`)
+      process.exit(ExitCode.failure)
     }
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
-  })
+    requestStop(`${signal} received`)
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  const why = await stopRequested
+  stopping = true
+  log.info(`${why}: shutting down`)
+  await node.stop().catch((err: unknown) => { log.error({ err }, 'shutdown failed') })
+  if (fatal !== undefined) throw fatal
 }
 
 async function printId (flags: { home?: string }): Promise<void> {
@@ -112,9 +122,14 @@ export function buildProgram (): Command {
     .option('--no-classic-signals', 'ignore classic Mycroft intent failures')
     .option('--safety-net-ms <ms>', 'ask the mesh when nothing handled an utterance for this long; 0 turns it off (default: 20000)', parseInteger('--safety-net-ms'))
     .option('--ask-timeout-ms <ms>', 'how long to wait for the mesh to answer (default: 15000)', parseInteger('--ask-timeout-ms'))
+    .option('--join <token>', 'join a parent with an invite token from `mycroft-mesh invite`; once welcomed, the parent is saved in the config')
+    .option('--house-key <file>', 'a house key from `mycroft-mesh house-key`: only nodes with the same key can connect')
+    .option('--open', 'lab mode: let any peer that knows the address link as a child, without an invite')
     .option('--json-logs', 'log one JSON object per line, for machines')
     .addOption(new Option('--log-level <level>', 'how much to log').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']))
     .action(start)
+
+  addManagementCommands(program, homeOption)
 
   program.command('id')
     .description('print this node\'s peer id alone on stdout (creating the identity if it is new)')

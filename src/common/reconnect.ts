@@ -11,6 +11,8 @@ export interface ReconnectLoopInit<T> {
   /** an attempt failed; the next one starts after `delayMs` */
   onFailure: (err: unknown, attempt: number, delayMs: number) => void
   backoff: BackoffOptions
+  /** may lengthen the pause after a particular failure */
+  retryDelayMs?: (err: unknown, backoffMs: number) => number
   signal: AbortSignal
 }
 
@@ -31,7 +33,8 @@ export async function runReconnectLoop<T> (init: ReconnectLoopInit<T>): Promise<
       init.onDown(reason)
     } catch (err) {
       if (signal.aborted) return
-      const delayMs = backoffDelay(failures, init.backoff)
+      const backoffMs = backoffDelay(failures, init.backoff)
+      const delayMs = init.retryDelayMs?.(err, backoffMs) ?? backoffMs
       failures++
       init.onFailure(err, failures, delayMs)
       await sleep(delayMs, signal)

@@ -3,7 +3,8 @@ import { hostname } from 'node:os'
 import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import { DEFAULT_CATCH_ALL_FALLBACKS, DEFAULT_DELIVERED_TYPES, DEFAULT_FALLBACK_PRIORITY, DEFAULT_SAFETY_NET_MS, DEFAULT_SKILL_ID } from '../bus-bridge/index.ts'
-import { ConfigError } from '../common/index.ts'
+import { parseCidr } from '../access/index.ts'
+import { ConfigError, writeFileAtomic } from '../common/index.ts'
 import { ASK_DEADLINE_MS } from '../routing/index.ts'
 
 export const DEFAULT_PORT = 4773
@@ -22,6 +23,8 @@ const multiaddrText = z.string().refine(text => {
 const busText = z.string().refine(text =>
   text === 'auto' || text === 'none' || /^embedded(:\d{1,5})?$/.test(text) || /^wss?:\/\/\S+$/.test(text),
 { message: 'expected auto, none, embedded, embedded:PORT or a ws:// URL' })
+
+const cidrText = z.string().refine(text => parseCidr(text) !== undefined, { message: 'not an IP address or CIDR (example: 192.168.1.0/24)' })
 
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
 
@@ -50,7 +53,17 @@ export const ConfigSchema = z.object({
   /** left out of children's sessions, so an unknown question reaches the mesh instead of "I don't know" */
   catchAllFallbacks: z.array(z.string().max(128)).max(32),
   /** message types a local skill may send a child later by naming it in `context.destination` */
-  deliveredTypes: z.array(z.string().min(1).max(128)).max(64)
+  deliveredTypes: z.array(z.string().min(1).max(128)).max(64),
+  /** lab mode: any peer that knows the address may link as a child, no invite needed */
+  open: z.boolean(),
+  /** if not empty, only these addresses may connect at all */
+  ipAllow: z.array(cidrText).max(1_024),
+  ipDeny: z.array(cidrText).max(1_024),
+  /** a house key file (`mycroft-mesh house-key`): only nodes holding the same key can connect */
+  houseKey: z.string().min(1).nullable(),
+  maxConnections: z.number().int().min(1).max(100_000),
+  /** new inbound connections per second from one address before more are refused */
+  maxInboundPerIpPerSecond: z.number().int().min(1).max(100_000)
 }).strict()
 
 export type NodeConfig = z.infer<typeof ConfigSchema>
@@ -74,7 +87,13 @@ export function defaultConfig (): NodeConfig {
     safetyNetMs: DEFAULT_SAFETY_NET_MS,
     askTimeoutMs: ASK_DEADLINE_MS,
     catchAllFallbacks: DEFAULT_CATCH_ALL_FALLBACKS,
-    deliveredTypes: DEFAULT_DELIVERED_TYPES
+    deliveredTypes: DEFAULT_DELIVERED_TYPES,
+    open: false,
+    ipAllow: [],
+    ipDeny: [],
+    houseKey: null,
+    maxConnections: 4_096,
+    maxInboundPerIpPerSecond: 20
   }
 }
 
@@ -125,4 +144,15 @@ export async function loadConfig (path: string, flags: ConfigOverrides = {}): Pr
     throw new ConfigError(`config: reconnect.maxMs (${config.reconnect.maxMs}) is below reconnect.initialMs (${config.reconnect.initialMs})`)
   }
   return config
+}
+
+/** Records the parent in the home's config file (keeping every other field), so a plain `start` re-links. */
+export async function saveParent (path: string, parent: string): Promise<void> {
+  let current: Record<string, unknown> = {}
+  try {
+    current = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  await writeFileAtomic(path, `${JSON.stringify({ ...current, parent }, null, 2)}\n`, 0o600)
 }

@@ -6,7 +6,21 @@ import { ExitCode, UserError } from '../common/index.ts'
 const MAX_SOCKET_PATH = 107
 const CONTROL_TIMEOUT_MS = 5_000
 
-export type ControlRoutes = Record<string, () => unknown>
+/** Handlers by `METHOD /path`; a POST handler gets the parsed JSON body. */
+export type ControlRoutes = Record<string, (body: unknown) => unknown>
+
+/** Thrown by a handler for a request that cannot be done; the CLI shows its message. */
+export class ControlRefusal extends Error {
+  readonly status: number
+
+  constructor (message: string, status = 400) {
+    super(message)
+    this.name = 'ControlRefusal'
+    this.status = status
+  }
+}
+
+const MAX_CONTROL_BODY = 64 * 1024
 
 export class NodeNotRunningError extends UserError {
   constructor (home: string) {
@@ -22,16 +36,17 @@ function checkSocketPath (socketPath: string): void {
 }
 
 /** Asks the node that owns `socketPath`; rejects with NodeNotRunningError when nobody listens there. */
-export async function queryControl (socketPath: string, home: string, route: string): Promise<unknown> {
+export async function queryControl (socketPath: string, home: string, route: string, body?: unknown): Promise<unknown> {
   checkSocketPath(socketPath)
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path: route, method: 'GET', timeout: CONTROL_TIMEOUT_MS }, res => {
+    const method = body === undefined ? 'GET' : 'POST'
+    const req = request({ socketPath, path: route, method, timeout: CONTROL_TIMEOUT_MS, headers: { 'content-type': 'application/json' } }, res => {
       const chunks: Buffer[] = []
       res.on('data', (chunk: Buffer) => chunks.push(chunk))
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8')
         if (res.statusCode !== 200) {
-          reject(new UserError(`the node answered ${res.statusCode ?? '?'} on ${route}: ${text}`))
+          reject(new UserError(res.statusCode === 400 ? text : `the node answered ${res.statusCode ?? '?'} on ${route}: ${text}`))
           return
         }
         try {
@@ -46,7 +61,7 @@ export async function queryControl (socketPath: string, home: string, route: str
       const code = (err as NodeJS.ErrnoException).code
       reject(code === 'ENOENT' || code === 'ECONNREFUSED' ? new NodeNotRunningError(home) : err)
     })
-    req.end()
+    req.end(body === undefined ? undefined : JSON.stringify(body))
   })
 }
 
@@ -65,15 +80,27 @@ export async function startControlServer (socketPath: string, home: string, rout
   await unlink(socketPath).catch(() => {})
 
   const server = createServer((req, res) => {
-    const route = routes[req.url ?? '']
-    if (req.method !== 'GET' || route === undefined) {
+    const route = routes[`${req.method ?? ''} ${req.url ?? ''}`]
+    if (route === undefined) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end(`unknown control route ${req.method ?? ''} ${req.url ?? ''}`)
       return
     }
-    Promise.resolve()
-      .then(route)
-      .then(body => { res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body)) })
-      .catch((err: unknown) => { res.writeHead(500, { 'content-type': 'text/plain' }).end(String(err)) })
+    const chunks: Buffer[] = []
+    let size = 0
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size > MAX_CONTROL_BODY) req.destroy()
+      else chunks.push(chunk)
+    })
+    req.on('end', () => {
+      Promise.resolve()
+        .then(() => route(chunks.length === 0 ? undefined : JSON.parse(Buffer.concat(chunks).toString('utf8'))))
+        .then(body => { res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body)) })
+        .catch((err: unknown) => {
+          const status = err instanceof ControlRefusal ? err.status : err instanceof SyntaxError ? 400 : 500
+          res.writeHead(status, { 'content-type': 'text/plain' }).end(err instanceof Error ? err.message : String(err))
+        })
+    })
   })
   const previousMask = process.umask(0o177)
   try {

@@ -7,6 +7,7 @@ export interface HomePaths {
   dir: string
   identity: string
   config: string
+  trust: string
   controlSocket: string
 }
 
@@ -22,6 +23,7 @@ export function homePaths (dir: string): HomePaths {
     dir: home,
     identity: join(home, 'identity.key'),
     config: join(home, 'config.json'),
+    trust: join(home, 'trust.json'),
     controlSocket: join(home, 'control.sock')
   }
 }

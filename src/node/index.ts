@@ -2,5 +2,5 @@ export { MeshNode, VERSION, type MeshNodeInit, type NodeStatus, type ChildStatus
 export { loadConfig, defaultConfig, ConfigSchema, DEFAULT_PORT, type NodeConfig, type ConfigOverrides } from './config.ts'
 export { defaultHomeDir, homePaths, ensureHome, type HomePaths } from './home.ts'
 export { loadOrCreateIdentity, type Identity } from './identity.ts'
-export { queryControl, NodeNotRunningError } from './control.ts'
+export { queryControl, NodeNotRunningError, ControlRefusal } from './control.ts'
 export type { ParentState, ParentStatus } from './parent-link.ts'

@@ -1,19 +1,24 @@
+import { readFile } from 'node:fs/promises'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { mplex } from '@libp2p/mplex'
 import { ping } from '@libp2p/ping'
+import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import pkg from '../../package.json' with { type: 'json' }
-import { UserError, errorMessage, type Logger } from '../common/index.ts'
+import { AccessControl, TrustStore, ipMatcher, ipOf, type AccessCounters, type CutOff, type InviteToken } from '../access/index.ts'
 import { BusBridge, type BusMessage, type BusStatus, type Unhandled } from '../bus-bridge/index.ts'
-import { AskRouter, link, type AskCounters, type LinkService, type LinkSession } from '../routing/index.ts'
-import { BusEnvelopeSchema, MeshKind } from './mesh-kinds.ts'
+import { UserError, errorMessage, type Logger } from '../common/index.ts'
+import { AskRouter, link, type AskCounters, type LinkRefusedError, type LinkService, type LinkSession, type ParentLinkSession } from '../routing/index.ts'
+import { saveParent } from './config.ts'
 import { startControlServer } from './control.ts'
 import { ensureHome, homePaths, type HomePaths } from './home.ts'
 import { loadOrCreateIdentity } from './identity.ts'
+import { managementRoutes } from './management.ts'
+import { BusEnvelopeSchema, MeshKind } from './mesh-kinds.ts'
 import { ParentLink, type ParentStatus } from './parent-link.ts'
 import type { NodeConfig } from './config.ts'
 import type { PrivateKey } from '@libp2p/interface'
@@ -40,6 +45,7 @@ export interface NodeStatus {
   children: ChildStatus[]
   bus: BusStatus
   asks: AskCounters
+  access: AccessCounters & { open: boolean, houseKey: boolean, cutOff: CutOff[] }
   link: LinkService['counters']
 }
 
@@ -47,6 +53,10 @@ export interface MeshNodeInit {
   home: string
   config: NodeConfig
   log: Logger
+  /** join a parent with this invite; once welcomed, the parent is saved in the home's config */
+  join?: InviteToken
+  /** the node cannot go on (its invite was refused): the owner should stop it and tell the user */
+  onFatal?: (err: UserError) => void
 }
 
 type Services = { link: LinkService, ping: ReturnType<ReturnType<typeof ping>>, identify: ReturnType<ReturnType<typeof identify>> }
@@ -61,15 +71,18 @@ const NO_PARENT: ParentStatus = { state: 'none', addr: null, peerId: null, name:
 export class MeshNode {
   readonly config: NodeConfig
   readonly paths: HomePaths
+  private readonly init: MeshNodeInit
   private readonly log: Logger
   private libp2p?: Libp2p<Services>
   private parentLink?: ParentLink
   private asks?: AskRouter
+  private access?: AccessControl
   private bridge?: BusBridge
   private control?: Server
   private startedAt = new Date()
 
   constructor (init: MeshNodeInit) {
+    this.init = init
     this.config = init.config
     this.paths = homePaths(init.home)
     this.log = init.log
@@ -87,18 +100,38 @@ export class MeshNode {
     return this.requireStarted().services.link
   }
 
+  get libp2pNode (): Libp2p<Services> {
+    return this.requireStarted()
+  }
+
+  get accessControl (): AccessControl {
+    if (this.access === undefined) throw new Error('the node is not started')
+    return this.access
+  }
+
+  /** The parent's link while it is up. */
+  get parent (): ParentLinkSession | undefined {
+    return this.parentLink?.session
+  }
+
   async start (): Promise<void> {
     await ensureHome(this.paths)
     const identity = await loadOrCreateIdentity(this.paths.identity, this.log)
     if (identity.created) this.log.info({ peerId: identity.peerId.toString(), home: this.paths.dir }, 'created a new identity')
 
     // claim the home first: a second node on the same home must not even bind its ports
-    this.control = await startControlServer(this.paths.controlSocket, this.paths.dir, { '/status': () => this.status() })
+    this.control = await startControlServer(this.paths.controlSocket, this.paths.dir, {
+      'GET /status': () => this.status(),
+      ...managementRoutes(this)
+    })
     try {
-      this.libp2p = await this.createLibp2p(identity.privateKey)
+      const store = await TrustStore.open(this.paths.trust)
+      this.access = new AccessControl({ store, log: this.log, open: this.config.open, ipAllow: this.config.ipAllow, ipDeny: this.config.ipDeny })
+      const houseKey = this.config.houseKey === null ? undefined : await readHouseKey(this.config.houseKey)
+      this.libp2p = await this.createLibp2p(identity.privateKey, this.access, houseKey).catch((err: unknown) => { throw listenError(err, this.config.listen) })
     } catch (err) {
       await this.closeControl()
-      throw listenError(err, this.config.listen)
+      throw err
     }
     this.startedAt = new Date()
     this.log.info({ peerId: this.peerId, addrs: this.addrs }, `node ${this.config.name} listening`)
@@ -112,14 +145,45 @@ export class MeshNode {
     this.link.handleKind(MeshKind.bus, (envelope, session) => { this.receiveFromParent(envelope.body, session) })
     if (this.config.bus !== 'none') await this.startBridge()
 
-    if (this.config.parent !== null) {
-      this.parentLink = new ParentLink({
-        link: this.link,
-        addr: multiaddr(this.config.parent),
-        backoff: this.config.reconnect,
-        log: this.log
-      })
-      this.parentLink.start()
+    this.startParentLink()
+  }
+
+  private startParentLink (): void {
+    const { join } = this.init
+    const addrs = join !== undefined
+      ? join.addrs.map(addr => `${addr.replace(/\/p2p\/.*$/, '')}/p2p/${join.peerId}`)
+      : this.config.parent === null ? [] : [this.config.parent]
+    if (addrs.length === 0) return
+    if (join === undefined && !addrs.some(addr => addr.includes('/p2p/'))) {
+      this.log.warn({ parent: this.config.parent }, 'the parent address names no peer id, so any node at that address is taken as the parent; add /p2p/<peer id> to pin it')
+    }
+    let joining = join !== undefined
+    this.parentLink = new ParentLink({
+      link: this.link,
+      addrs: addrs.map(addr => multiaddr(addr)),
+      invite: join?.secret,
+      backoff: this.config.reconnect,
+      log: this.log,
+      onLinked: session => {
+        void this.rememberParent(session, joining)
+        joining = false
+      },
+      onRefused: (err: LinkRefusedError) => {
+        if (joining) this.init.onFatal?.(new UserError(`parent ${join?.peerId ?? ''} refused this node: ${err.message}`))
+      }
+    })
+    this.parentLink.start()
+  }
+
+  private async rememberParent (session: ParentLinkSession, joined: boolean): Promise<void> {
+    try {
+      await this.accessControl.store.remember(session.peerId, session.welcome.name, 'parent')
+      if (!joined) return
+      const addr = session.remoteAddr.includes('/p2p/') ? session.remoteAddr : `${session.remoteAddr}/p2p/${session.peerId}`
+      await saveParent(this.paths.config, addr)
+      this.log.info({ parent: addr, config: this.paths.config }, `joined ${session.welcome.name}; saved it as this node's parent, so a plain start re-links`)
+    } catch (err) {
+      this.log.error({ err: errorMessage(err) }, 'could not record the parent')
     }
   }
 
@@ -130,6 +194,17 @@ export class MeshNode {
     await this.libp2p?.stop()
     await this.closeControl()
     this.log.info('node stopped')
+  }
+
+  /** Closes every connection from an address inside `cidr`; resolves with how many there were. */
+  async hangUpAddresses (cidr: string): Promise<number> {
+    const inside = ipMatcher([cidr])
+    const matching = this.requireStarted().getConnections().filter(connection => {
+      const ip = ipOf(connection.remoteAddr.toString())
+      return ip !== undefined && inside(ip)
+    })
+    await Promise.all(matching.map(async connection => connection.close().catch(() => { connection.abort(new Error('address blocked')) })))
+    return matching.length
   }
 
   status (): NodeStatus {
@@ -151,6 +226,7 @@ export class MeshNode {
       })),
       bus: this.bridge?.status() ?? NO_BUS,
       asks: { ...this.requireAsks().counters },
+      access: { ...this.accessControl.counters, open: this.config.open, houseKey: this.config.houseKey !== null, cutOff: this.accessControl.cutOffPeers() },
       link: { ...node.services.link.counters }
     }
   }
@@ -233,18 +309,21 @@ export class MeshNode {
     return this.asks
   }
 
-  private async createLibp2p (privateKey: PrivateKey): Promise<Libp2p<Services>> {
+  private async createLibp2p (privateKey: PrivateKey, access: AccessControl, houseKey?: Uint8Array): Promise<Libp2p<Services>> {
     const muxers = { yamux: yamux(), mplex: mplex() }
+    const isParent = (session: LinkSession): boolean => this.parentSession() === session
     return createLibp2p({
       privateKey,
       addresses: { listen: this.config.listen },
       transports: [tcp()],
       connectionEncrypters: [noise()],
       streamMuxers: this.config.muxers.map(name => muxers[name]),
+      connectionProtector: houseKey === undefined ? undefined : preSharedKey({ psk: houseKey }),
+      connectionGater: { denyInboundConnection: maConn => access.denyInboundConnection(maConn) },
       connectionManager: {
-        maxConnections: 4_096,
-        maxIncomingPendingConnections: 64,
-        inboundConnectionThreshold: 64
+        maxConnections: this.config.maxConnections,
+        maxIncomingPendingConnections: 256,
+        inboundConnectionThreshold: this.config.maxInboundPerIpPerSecond
       },
       services: {
         identify: identify(),
@@ -253,7 +332,9 @@ export class MeshNode {
           self: { name: this.config.name, version: VERSION, capabilities: [] },
           log: this.log,
           heartbeatMs: this.config.heartbeatMs,
-          missedBeats: this.config.missedBeats
+          missedBeats: this.config.missedBeats,
+          admit: async (peer, hello) => access.admit(peer, hello),
+          guard: (envelope, session) => access.guard(envelope, session, isParent(session) ? 'parent' : 'child')
         })
       }
     })
@@ -272,6 +353,14 @@ export class MeshNode {
   private requireStarted (): Libp2p<Services> {
     if (this.libp2p === undefined) throw new Error('the node is not started')
     return this.libp2p
+  }
+}
+
+async function readHouseKey (path: string): Promise<Uint8Array> {
+  try {
+    return await readFile(path)
+  } catch (err) {
+    throw new UserError(`cannot read the house key ${path}: ${errorMessage(err)}; make one with \`mycroft-mesh house-key > house.key\` and copy it to every node of the house`)
   }
 }
 

@@ -4,6 +4,8 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 
 /** One dial-and-hello attempt may take this long before it counts as failed. */
 const ATTEMPT_TIMEOUT_MS = 5_000
+/** After a refusal, ask again this rarely: the parent's owner has to act first. */
+const REFUSED_RETRY_MS = 60_000
 
 export type ParentState = 'none' | 'connecting' | 'linked'
 
@@ -22,9 +24,14 @@ export interface ParentStatus {
 
 export interface ParentLinkInit {
   link: LinkService
-  addr: Multiaddr
+  /** the parent's addresses: one from the config, or every one an invite names */
+  addrs: Multiaddr[]
+  /** an invite's secret, presented until the parent has welcomed us once */
+  invite?: string
   backoff: BackoffOptions
   log: Logger
+  onLinked?: (session: ParentLinkSession) => void
+  onRefused?: (err: LinkRefusedError) => void
 }
 
 /**
@@ -42,10 +49,12 @@ export class ParentLink {
   private current?: ParentLinkSession
   private lastPeer?: { peerId: string, name: string }
   private running?: Promise<void>
+  private invite?: string
 
   constructor (init: ParentLinkInit) {
     this.init = init
     this.log = init.log
+    this.invite = init.invite
   }
 
   get session (): ParentLinkSession | undefined {
@@ -66,7 +75,7 @@ export class ParentLink {
     const session = this.current
     return {
       state: this.state,
-      addr: this.init.addr.toString(),
+      addr: session?.remoteAddr ?? this.init.addrs.map(addr => addr.toString()).join(' '),
       peerId: session?.peerId ?? this.lastPeer?.peerId ?? null,
       name: session?.welcome.name ?? this.lastPeer?.name ?? null,
       since: new Date(this.since).toISOString(),
@@ -83,13 +92,17 @@ export class ParentLink {
   }
 
   private async run (): Promise<void> {
-    const addr = this.init.addr.toString()
+    const addr = this.init.addrs.map(one => one.toString()).join(' ')
     await runReconnectLoop<ParentLinkSession>({
       signal: this.controller.signal,
       backoff: this.init.backoff,
+      retryDelayMs: (err, backoffMs) => err instanceof LinkRefusedError ? Math.max(backoffMs, REFUSED_RETRY_MS) : backoffMs,
       connect: async signal => {
         this.enter('connecting')
-        return this.init.link.linkToParent(this.init.addr, { signal: AbortSignal.any([signal, AbortSignal.timeout(ATTEMPT_TIMEOUT_MS)]) })
+        return this.init.link.linkToParent(this.init.addrs, {
+          signal: AbortSignal.any([signal, AbortSignal.timeout(ATTEMPT_TIMEOUT_MS)]),
+          invite: this.invite
+        })
       },
       closed: async session => session.session.closed,
       onUp: session => {
@@ -97,8 +110,10 @@ export class ParentLink {
         this.lastPeer = { peerId: session.peerId, name: session.welcome.name }
         this.attempts = 0
         this.lastError = null
+        this.invite = undefined
         this.enter('linked')
-        this.log.info({ parent: session.peerId, addr }, `linked to parent ${session.welcome.name}`)
+        this.log.info({ parent: session.peerId, addr: session.remoteAddr }, `linked to parent ${session.welcome.name}`)
+        this.init.onLinked?.(session)
       },
       onDown: reason => {
         this.current = undefined
@@ -108,10 +123,25 @@ export class ParentLink {
       },
       onFailure: (err, attempt, delayMs) => {
         this.attempts = attempt
-        this.lastError = err instanceof LinkRefusedError ? `refused: ${err.message}` : `unreachable: ${errorMessage(err)}`
+        if (err instanceof LinkRefusedError) {
+          this.lastError = `refused: ${err.message}`
+          this.log.error({ addr, code: err.code, retryInMs: delayMs }, `parent ${this.lastPeer?.name ?? addr} refused: ${err.message}`)
+          this.init.onRefused?.(err)
+          return
+        }
+        this.lastError = `unreachable: ${describeDialError(err)}`
         this.log.warn({ addr, attempt, retryInMs: delayMs }, `parent ${addr} ${this.lastError}; retrying in ${(delayMs / 1000).toFixed(1)} s`)
       }
     })
     this.current = undefined
   }
+}
+
+/** A dial error in words: a different node answering at a pinned address is not "unreachable". */
+function describeDialError (err: unknown): string {
+  const message = errorMessage(err)
+  if (/peer id|UnexpectedPeer|InvalidPeerId/i.test(message) || (err as { name?: string }).name === 'UnexpectedPeerError') {
+    return `a different node answers at that address than the pinned parent (${message}); if the parent was reinstalled, join it again with a new invite`
+  }
+  return message
 }

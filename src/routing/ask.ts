@@ -163,7 +163,7 @@ export class AskRouter {
       const remainingMs = (): number => question.deadlineMs - (Date.now() - receivedAt)
       const canEscalate = envelope.ttl > 1 && this.init.parent() !== undefined
       const localMs = (canEscalate ? question.deadlineMs * LOCAL_ANSWER_SHARE : question.deadlineMs) - HOP_MARGIN_MS
-      const signal = AbortSignal.timeout(Math.max(0, localMs))
+      const signal = AbortSignal.timeout(Math.max(0, Math.floor(localMs)))
       const speaks = await this.init.answerLocally?.(question, asker, signal).catch((err: unknown) => {
         this.log.warn({ err: errorMessage(err) }, 'this node\'s assistant failed to answer a child')
         return undefined

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { CLOSE_TIMEOUT_MS, DEFAULT_TTL, DRAIN_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './constants.ts'
 import { decodeEnvelope, encodeFrame, FrameDecoder, FrameError, type Envelope } from './envelope.ts'
-import { ByeSchema, ErrorBodySchema, LinkKind, PingSchema, type LinkErrorCode } from './messages.ts'
+import { ByeSchema, ErrorBodySchema, LinkKind, PingSchema, type LinkErrorCode, type Verdict } from './messages.ts'
 import type { Logger } from '../common/index.ts'
 import type { Stream } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
@@ -61,6 +61,8 @@ export interface LinkCounters {
   framesIn: number
   framesOut: number
   badFrames: number
+  /** envelopes the guard refused */
+  refused: number
 }
 
 interface Pending {
@@ -77,11 +79,13 @@ export class LinkSession {
   readonly localPeer: string
   readonly remotePeer: string
   readonly openedAt = Date.now()
-  readonly counters: LinkCounters = { framesIn: 0, framesOut: 0, badFrames: 0 }
+  readonly counters: LinkCounters = { framesIn: 0, framesOut: 0, badFrames: 0, refused: 0 }
   /** round trip of the last heartbeat, in milliseconds */
   rttMs?: number
   /** set once the session has ended */
   closeReason?: string
+  /** judges every envelope once the handshake is done: a refused one is answered with an error and dropped */
+  guard?: (envelope: Envelope, session: LinkSession) => Verdict
   readonly closed: Promise<string>
 
   private readonly stream: Stream
@@ -240,6 +244,17 @@ export class LinkSession {
       this.counters.badFrames++
       this.log.warn({ peer: this.remotePeer, code: err.code, reason: err.message }, 'dropped a bad frame')
       void this.sendError(err.code, err.message, err.envelopeId)
+      return
+    }
+
+    const verdict = this.guard?.(envelope, this)
+    if (verdict !== undefined && !verdict.ok) {
+      this.counters.refused++
+      if (verdict.cutOff === true) {
+        void this.sendError(verdict.code, verdict.message, envelope.id).then(async () => this.close(verdict.message, { bye: false }))
+      } else if (envelope.kind !== LinkKind.error) {
+        void this.sendError(verdict.code, verdict.message, envelope.id)
+      }
       return
     }
 

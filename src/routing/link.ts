@@ -4,7 +4,7 @@ import {
   MAX_INBOUND_LINKS_PER_CONNECTION, MAX_OUTBOUND_LINKS_PER_CONNECTION, MISSED_BEATS
 } from './constants.ts'
 import { LinkSession, RemoteError } from './link-session.ts'
-import { ErrorBodySchema, HelloSchema, LinkKind, WelcomeSchema, type Hello, type LinkErrorCode, type Welcome } from './messages.ts'
+import { ErrorBodySchema, HelloSchema, LinkKind, WelcomeSchema, type Hello, type LinkErrorCode, type Verdict, type Welcome } from './messages.ts'
 import type { Envelope } from './envelope.ts'
 import type { Logger } from '../common/index.ts'
 import type { Connection, PeerId, Startable, Stream } from '@libp2p/interface'
@@ -15,7 +15,7 @@ export type Admission = { ok: true } | { ok: false, code: LinkErrorCode, message
 
 export interface LinkInit {
   /** what this node says about itself in `hello` and `welcome` */
-  self: Hello
+  self: Welcome
   log: Logger
   maxFrameBytes?: number
   heartbeatMs?: number
@@ -23,6 +23,8 @@ export interface LinkInit {
   handshakeTimeoutMs?: number
   /** decides whether a peer may link as a child; everyone may when it is not given */
   admit?: (peer: PeerId, hello: Hello) => Admission | Promise<Admission>
+  /** judges every envelope on an established link, both ways */
+  guard?: (envelope: Envelope, session: LinkSession) => Verdict
 }
 
 export interface LinkComponents {
@@ -105,18 +107,28 @@ export class LinkService implements Startable {
     await Promise.all([...this.childLinks.values()].map(async child => child.session.close('the parent is shutting down')))
   }
 
+  /** Ends a child's link at once, telling it why. */
+  async dropChild (peerId: string, reason: string, code: LinkErrorCode = 'refused'): Promise<boolean> {
+    const child = this.childLinks.get(peerId)
+    if (child === undefined) return false
+    await child.session.sendError(code, reason)
+    await child.session.close(reason, { bye: false })
+    return true
+  }
+
   /** Serves envelopes of `kind` arriving on any link. */
   handleKind (kind: string, handler: EnvelopeHandler): void {
     this.handlers.set(kind, handler)
   }
 
-  /** Dials a parent, says hello and resolves once it has welcomed us. */
-  async linkToParent (addr: Multiaddr, options: { signal?: AbortSignal } = {}): Promise<ParentLinkSession> {
-    const connection = await this.components.connectionManager.openConnection(addr, { signal: options.signal })
+  /** Dials a parent, says hello (with an invite's secret when joining) and resolves once it has welcomed us. */
+  async linkToParent (addrs: Multiaddr[], options: { signal?: AbortSignal, invite?: string } = {}): Promise<ParentLinkSession> {
+    const connection = await this.components.connectionManager.openConnection(addrs, { signal: options.signal })
     const stream = await connection.newStream(LINK_PROTOCOL, { signal: options.signal })
     const session = this.createSession(stream, connection)
     try {
-      const reply = await session.request(LinkKind.hello, this.init.self, {
+      const hello: Hello = options.invite === undefined ? this.init.self : { ...this.init.self, invite: options.invite }
+      const reply = await session.request(LinkKind.hello, hello, {
         timeoutMs: this.init.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
         signal: options.signal
       })
@@ -124,6 +136,7 @@ export class LinkService implements Startable {
       if (reply.kind !== LinkKind.welcome || !welcome.success) {
         throw new LinkRefusedError('handshake', `the parent answered hello with an unreadable ${reply.kind}`)
       }
+      session.guard = this.init.guard
       session.startHeartbeat()
       return { peerId: session.remotePeer, remoteAddr: connection.remoteAddr.toString(), welcome: welcome.data, session }
     } catch (err) {
@@ -185,6 +198,7 @@ export class LinkService implements Startable {
     this.childLinks.set(child.peerId, child)
     if (previous !== undefined) void previous.session.close('replaced by a newer link from the same peer')
     await session.reply(envelope, LinkKind.welcome, this.init.self)
+    session.guard = this.init.guard
     session.startHeartbeat()
     this.log.info({ peer: child.peerId, addr: child.remoteAddr }, `child ${child.name} linked`)
 

@@ -12,15 +12,18 @@ export const LinkKind = {
 
 const name = z.string().trim().min(1).max(64)
 
-export const HelloSchema = z.object({
+export const WelcomeSchema = z.object({
   name,
   version: z.string().max(64),
   capabilities: z.array(z.string().max(64)).max(64)
 })
-export type Hello = z.infer<typeof HelloSchema>
+export type Welcome = z.infer<typeof WelcomeSchema>
 
-export const WelcomeSchema = HelloSchema
-export type Welcome = Hello
+export const HelloSchema = WelcomeSchema.extend({
+  /** the secret of a one-time invite, presented once when joining */
+  invite: z.string().min(16).max(128).optional()
+})
+export type Hello = z.infer<typeof HelloSchema>
 
 export const ErrorBodySchema = z.object({
   code: z.string().max(64),
@@ -36,3 +39,8 @@ export const PingSchema = z.object({ t: z.number() })
 export type LinkErrorCode =
   | 'malformed' | 'invalid' | 'unsupported-version' | 'oversize' | 'unknown-kind'
   | 'refused' | 'handshake' | 'unknown-request' | 'internal'
+  | 'uninvited' | 'revoked' | 'invite-unknown' | 'invite-used' | 'invite-expired' | 'name-taken'
+  | 'forbidden' | 'rate-limited' | 'cut-off'
+
+/** The verdict on one envelope from an established link. */
+export type Verdict = { ok: true } | { ok: false, code: LinkErrorCode, message: string, cutOff?: boolean }

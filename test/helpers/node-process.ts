@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { queryControl, homePaths, type NodeStatus } from '../../src/node/index.ts'
+import { queryControl, homePaths, type NodeConfig, type NodeStatus } from '../../src/node/index.ts'
 import { waitFor } from './wait.ts'
 
 export const CLI = fileURLToPath(new URL('../../bin/mycroft-mesh.js', import.meta.url))
@@ -23,6 +23,10 @@ export interface NodeProcessOptions {
   heartbeatMs?: number
   /** `none` unless given */
   bus?: string
+  /** lab mode (any peer may link without an invite); on unless false */
+  open?: boolean
+  /** written to the home's config.json before the start, over the test defaults */
+  config?: Partial<NodeConfig>
   extraArgs?: string[]
 }
 
@@ -44,8 +48,14 @@ export class NodeProcess {
   }
 
   async start (): Promise<this> {
-    const { home, name, listen = '/ip4/127.0.0.1/tcp/0', parent, muxers = [], heartbeatMs = 500, bus = 'none', extraArgs = [] } = this.options
+    const { home, name, listen = '/ip4/127.0.0.1/tcp/0', parent, muxers = [], heartbeatMs = 500, bus = 'none', open = true, extraArgs = [] } = this.options
     const args = [CLI, 'start', '--home', home, '--name', name, '--listen', listen, '--json-logs', '--heartbeat-ms', String(heartbeatMs), '--bus', bus]
+    if (open) args.push('--open')
+    // every test peer connects from 127.0.0.1, so the per-address burst limit is a hub's, not a house's
+    await mkdir(home, { recursive: true, mode: 0o700 })
+    const configPath = join(home, 'config.json')
+    const existing = await readFile(configPath, 'utf8').then(text => JSON.parse(text) as object, () => ({}))
+    await writeFile(configPath, JSON.stringify({ maxInboundPerIpPerSecond: 1_000, ...existing, ...this.options.config }))
     if (parent !== undefined) args.push('--parent', parent)
     for (const muxer of muxers) args.push('--muxer', muxer)
     args.push(...extraArgs)

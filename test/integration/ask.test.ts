@@ -138,25 +138,28 @@ describe('ask the parent', () => {
 })
 
 describe('loops', () => {
-  it('two nodes that name each other as parent answer "loop" instead of asking each other forever', async () => {
+  it('a ring of three nodes, each the next one\'s parent, answers "loop" instead of asking round forever', async () => {
     const a = await room('a', { assistant: { fallbackUnknown: true } })
     const b = await room('b', { parent: a, assistant: { answers: {} } })
-    // a is restarted with b as its parent: now each is the other's parent and child
+    const c = await room('c', { parent: b, assistant: { answers: {} } })
+    // a is restarted with c as its parent, closing the ring a → c → b → a
     a.bus.close()
     a.assistant?.close()
     await a.node.stop()
-    const aAgain = new NodeProcess({ ...a.node.options, parent: await b.node.addr(), listen: (await b.node.status()).parent.addr?.replace(/\/p2p\/.*$/, '') })
+    const aAgain = new NodeProcess({ ...a.node.options, parent: await c.node.addr(), listen: (await b.node.status()).parent.addr?.replace(/\/p2p\/.*$/, '') })
     await aAgain.start()
-    rooms.push({ node: aAgain, bus: await BusProbe.connect((await aAgain.status()).bus.url ?? '') })
-    const aRoom = rooms[rooms.length - 1] as Room
-    aRoom.assistant = await new StandInAssistant({ fallbackUnknown: true }).connect((await aAgain.status()).bus.url ?? '')
-    await waitFor('both links', async () => (await aAgain.status()).parent.state === 'linked' && (await b.node.status()).parent.state === 'linked')
+    const url = (await aAgain.status()).bus.url ?? ''
+    const ring: Room = { node: aAgain, bus: await BusProbe.connect(url), assistant: await new StandInAssistant({ fallbackUnknown: true }).connect(url) }
+    rooms.push(ring)
+    await waitFor('the ring to close', async () => (await aAgain.status()).parent.state === 'linked' && (await b.node.status()).parent.state === 'linked')
 
-    aRoom.bus.say('who is first')
+    ring.bus.say('who is first')
 
-    await aRoom.bus.waitFor('a\'s own answer after the loop is refused', message => message.type === 'speak' && message.data.utterance === STAND_IN_DONT_KNOW)
+    await ring.bus.waitFor('a\'s own answer after the loop is refused', message => message.type === 'speak' && message.data.utterance === STAND_IN_DONT_KNOW)
     await waitFor('a to record the failed ask', async () => (await aAgain.status()).asks.failed === 1)
-    expect((await aAgain.status()).asks.asksFromChildren).toBe(1)
+    // the question went round once: c and b each passed it up once, and a refused it when it came back
+    expect((await aAgain.status()).asks).toMatchObject({ asksSent: 1, asksFromChildren: 1, forwardedUp: 0 })
+    expect((await c.node.status()).asks).toMatchObject({ asksFromChildren: 1, forwardedUp: 1 })
     expect((await b.node.status()).asks).toMatchObject({ asksFromChildren: 1, forwardedUp: 1 })
   })
 })

@@ -1,0 +1,33 @@
+import { z } from 'zod'
+
+export const RoleSchema = z.enum(['parent', 'child', 'friend'])
+export type Role = z.infer<typeof RoleSchema>
+
+/** What one peer may do on this node. */
+export const PermissionsSchema = z.object({
+  /** may send questions up to this node */
+  ask: z.boolean(),
+  /** may ask this node to pass a message on to another peer */
+  relay: z.boolean(),
+  /** may announce to every peer this node links */
+  broadcast: z.boolean(),
+  /** may push skill bundles to this node */
+  pushSkills: z.boolean(),
+  /** Mycroft message types it may put on this node's bus; anything else is dropped and counted */
+  busTypes: z.array(z.string().min(1).max(128)).max(256),
+  /** frames per second it may send, on average (bursts of twice that pass) */
+  framesPerSecond: z.number().int().min(1).max(100_000)
+}).strict()
+export type Permissions = z.infer<typeof PermissionsSchema>
+
+/** A child asks; a parent speaks on its children's buses and pushes skills; a friend may only speak. */
+export function defaultPermissions (role: Role): Permissions {
+  switch (role) {
+    case 'child':
+      return { ask: true, relay: true, broadcast: false, pushSkills: false, busTypes: [], framesPerSecond: 50 }
+    case 'parent':
+      return { ask: false, relay: true, broadcast: true, pushSkills: true, busTypes: ['speak'], framesPerSecond: 200 }
+    case 'friend':
+      return { ask: false, relay: false, broadcast: false, pushSkills: false, busTypes: ['speak'], framesPerSecond: 20 }
+  }
+}
