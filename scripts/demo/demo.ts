@@ -87,7 +87,7 @@ async function main (): Promise<void> {
     const status = await kitchen.node.status()
     say('demo', `kitchen counters: ${JSON.stringify(status.asks)}`)
   } finally {
-    for (const probe of probes) probe.close()
+    await Promise.all(probes.map(async probe => probe.close()))
     for (const assistant of assistants) assistant.close()
     await Promise.all(nodes.map(async node => node.stop()))
     await rm(base, { recursive: true, force: true })

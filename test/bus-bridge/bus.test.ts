@@ -22,7 +22,7 @@ async function embeddedBus (port = 0): Promise<EmbeddedBus> {
 
 async function probe (url: string): Promise<BusProbe> {
   const made = await BusProbe.connect(url)
-  cleanups.push(() => { made.close() })
+  cleanups.push(async () => made.close())
   return made
 }
 

@@ -2,12 +2,12 @@ import { readFileSync } from 'node:fs'
 import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import { BusClient, EmbeddedBus, UnhandledDetector, defaultDetectorOptions, type DetectorOptions, type Unhandled } from '../../src/bus-bridge/index.ts'
-import { BusProbe, type ProbedMessage } from '../helpers/bus-probe.ts'
+import { BusProbe, type BusMessage } from '../helpers/bus-probe.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const log = pino({ level: 'silent' })
-const fixture = (name: string): ProbedMessage[] => readFileSync(new URL(`../fixtures/ovos/${name}`, import.meta.url), 'utf8')
-  .split('\n').filter(line => line.trim() !== '').map(line => JSON.parse(line) as ProbedMessage)
+const fixture = (name: string): BusMessage[] => readFileSync(new URL(`../fixtures/ovos/${name}`, import.meta.url), 'utf8')
+  .split('\n').filter(line => line.trim() !== '').map(line => JSON.parse(line) as BusMessage)
 
 interface Rig {
   bus: EmbeddedBus
@@ -23,7 +23,7 @@ const rigs: Rig[] = []
 afterEach(async () => {
   for (const rig of rigs.splice(0)) {
     rig.detector.stop()
-    rig.probe.close()
+    await rig.probe.close()
     await rig.client.stop()
     await rig.bus.stop()
   }
@@ -53,13 +53,13 @@ async function rig (options: Partial<DetectorOptions> = {}): Promise<Rig> {
 }
 
 /** Plays messages onto the bus and waits until the detector's client has seen every one of them. */
-async function replay (r: Rig, messages: ProbedMessage[]): Promise<void> {
+async function replay (r: Rig, messages: BusMessage[]): Promise<void> {
   const before = r.client.counters.received
   for (const message of messages) r.probe.emit(message)
   await waitFor('the detector to receive the replay', () => r.client.counters.received >= before + messages.length)
 }
 
-const bridgeMessages = (r: Rig, type: string): ProbedMessage[] => r.probe.of(type).filter(m => m.context.skill_id === 'mycroft-mesh.bridge' || m.data.skill_id === 'mycroft-mesh.bridge')
+const bridgeMessages = (r: Rig, type: string): BusMessage[] => r.probe.of(type).filter(m => m.context.skill_id === 'mycroft-mesh.bridge' || m.data.skill_id === 'mycroft-mesh.bridge')
 
 describe('the unhandled-utterance detector on real OVOS traces', () => {
   it('registers as a fallback skill below the stock "I don\'t know", and again when core says it is ready', async () => {

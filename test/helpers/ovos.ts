@@ -8,7 +8,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import WebSocket from 'ws'
+import { BusProbe } from './bus-probe.ts'
 
 const SETUP_SCRIPT = fileURLToPath(new URL('../../scripts/ovos/setup-venv.sh', import.meta.url))
 
@@ -19,18 +19,6 @@ export const FALLBACK_UNKNOWN = 'ovos-skill-fallback-unknown.openvoiceos'
 export const OVOS_SKIP_MESSAGE = `SKIPPING the OVOS interop tests: no Python 3.10+ at '${process.env.MYCROFT_MESH_PYTHON ?? 'python3'}'. ` +
   'Install Python 3.10+ with its venv module (Debian/Ubuntu: apt-get install python3 python3-venv) or point ' +
   'MYCROFT_MESH_PYTHON at one; the first run then builds .cache/ovos-venv from PyPI (about a minute).'
-
-export interface BusMessage {
-  type: string
-  data: Record<string, unknown>
-  context: Record<string, unknown>
-}
-
-export interface OutgoingMessage {
-  type: string
-  data?: Record<string, unknown>
-  context?: Record<string, unknown>
-}
 
 /** The Python interpreter that setup-venv.sh will use, or null when there is none at 3.10+. Synchronous, for `describe.skipIf`. */
 export function findPython (): string | null {
@@ -62,112 +50,6 @@ async function buildVenv (): Promise<string | null> {
     throw new Error(`scripts/ovos/setup-venv.sh failed (exit ${code}); its reason is in the output above`)
   }
   return venv
-}
-
-/** A websocket client of an OVOS messagebus that records every message it sees, its own echoes included. */
-export class BusProbe {
-  readonly messages: BusMessage[] = []
-  /** `performance.now()` at the arrival of each message, index for index with `messages`. */
-  readonly arrivals: number[] = []
-  private readonly listeners = new Set<(message: BusMessage) => void>()
-  private readonly ws: WebSocket
-
-  private constructor (ws: WebSocket) {
-    this.ws = ws
-    // A bus that goes away (an instance being stopped) can reset the socket: not worth crashing the test process.
-    ws.on('error', () => {})
-    ws.on('message', (raw, isBinary) => {
-      if (isBinary || !Buffer.isBuffer(raw)) return
-      let message: BusMessage
-      try {
-        message = JSON.parse(raw.toString('utf8')) as BusMessage
-      } catch {
-        return
-      }
-      this.messages.push(message)
-      this.arrivals.push(performance.now())
-      for (const listener of this.listeners) listener(message)
-    })
-  }
-
-  /** Connects, retrying while nothing listens yet (a bus that is still starting), until `timeoutMs`. */
-  static async connect (url: string, { timeoutMs = 10_000 } = {}): Promise<BusProbe> {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      const ws = new WebSocket(url)
-      try {
-        await new Promise<void>((resolve, reject) => {
-          ws.once('open', resolve)
-          ws.once('error', reject)
-        })
-        return new BusProbe(ws)
-      } catch (err) {
-        ws.terminate()
-        if (Date.now() > deadline) throw new Error(`no OVOS bus at ${url} after ${timeoutMs} ms: ${String(err)}`)
-        await new Promise(resolve => setTimeout(resolve, 100))
-      }
-    }
-  }
-
-  /** Index of the next message to arrive: pass it as `since` to wait only for what comes after this point. */
-  get mark (): number {
-    return this.messages.length
-  }
-
-  emit ({ type, data = {}, context = {} }: OutgoingMessage): void {
-    this.ws.send(JSON.stringify({ type, data, context }))
-  }
-
-  /** As ovos_bus_client's Message.reply: the context is copied with `source` and `destination` swapped. */
-  reply (to: BusMessage, type: string, data: Record<string, unknown> = {}, extraContext: Record<string, unknown> = {}): void {
-    const context: Record<string, unknown> = { ...structuredClone(to.context), ...extraContext }
-    if ('source' in context && 'destination' in context) {
-      [context.source, context.destination] = [context.destination, context.source]
-    }
-    this.emit({ type, data, context })
-  }
-
-  /** As Message.forward: the context is kept as it is. */
-  forward (to: BusMessage, type: string, data: Record<string, unknown> = {}): void {
-    this.emit({ type, data, context: structuredClone(to.context) })
-  }
-
-  /** Calls `handler` for every later message of `type`; returns the unsubscribe function. */
-  on (type: string, handler: (message: BusMessage) => void): () => void {
-    const listener = (message: BusMessage): void => { if (message.type === type) handler(message) }
-    this.listeners.add(listener)
-    return () => { this.listeners.delete(listener) }
-  }
-
-  /** The first message from index `since` on (default: all recorded) that matches, waiting up to `timeoutMs`. */
-  async waitFor (predicate: (message: BusMessage) => boolean, timeoutMs: number, { since = 0, what = 'a matching message' } = {}): Promise<BusMessage> {
-    const seen = this.messages.slice(since).find(predicate)
-    if (seen !== undefined) return seen
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.listeners.delete(listener)
-        const recent = this.messages.slice(Math.max(since, this.messages.length - 30)).map(message => message.type)
-        const closed = this.ws.readyState === WebSocket.OPEN ? '' : ' (the connection to the bus is closed)'
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}${closed}; bus since then: ${recent.join(', ') || '(nothing)'}`))
-      }, timeoutMs)
-      const listener = (message: BusMessage): void => {
-        if (!predicate(message)) return
-        clearTimeout(timer)
-        this.listeners.delete(listener)
-        resolve(message)
-      }
-      this.listeners.add(listener)
-    })
-  }
-
-  async close (): Promise<void> {
-    if (this.ws.readyState === WebSocket.CLOSED) return
-    const closed = new Promise(resolve => this.ws.once('close', resolve))
-    this.ws.close()
-    const timer = setTimeout(() => { this.ws.terminate() }, 1000)
-    await closed
-    clearTimeout(timer)
-  }
 }
 
 export interface OvosStartOptions {
@@ -339,13 +221,13 @@ export class OvosInstance {
     // The settings file watcher announces each skill's first settings.json (ovos.skills.settings_changed) late, at
     // random points of the first utterances.
     const core = this.spawn('core', join(venv, 'bin', 'python'), ['-m', 'ovos_core', '--disable-installer', '--disable-file-watcher'], env)
-    await untilExit([bus, core], services.waitFor(message => message.type === 'mycroft.skills.initialized',
-      Math.max(deadline - Date.now(), 0), { what: 'mycroft.skills.initialized (core ready)' }))
+    await untilExit([bus, core], services.waitFor('mycroft.skills.initialized (core ready)', message => message.type === 'mycroft.skills.initialized',
+      Math.max(deadline - Date.now(), 0)))
     this.startupMs = Date.now() - started
 
     const since = services.mark
     services.emit({ type: 'skillmanager.list' })
-    const list = await services.waitFor(message => message.type === 'mycroft.skills.list', 5000, { since, what: 'mycroft.skills.list' })
+    const list = await services.waitFor('mycroft.skills.list', message => message.type === 'mycroft.skills.list', 5000, { since })
     const loaded = Object.entries(list.data).filter(([, state]) => (state as { active?: boolean }).active === true).map(([id]) => id).sort()
     if (loaded.join() !== [...skills].sort().join()) {
       throw new Error(`core loaded [${loaded.join(', ')}] instead of [${skills.join(', ')}]`)

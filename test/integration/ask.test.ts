@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { StandInAssistant, STAND_IN_DONT_KNOW, type StandInOptions } from '../../scripts/demo/stand-in-assistant.ts'
-import { BusProbe, type ProbedMessage } from '../helpers/bus-probe.ts'
+import { BusProbe, type BusMessage } from '../helpers/bus-probe.ts'
 import { Homes, NodeProcess } from '../helpers/node-process.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -15,7 +15,7 @@ const rooms: Room[] = []
 
 afterEach(async () => {
   for (const room of rooms.splice(0)) {
-    room.bus.close()
+    await room.bus.close()
     room.assistant?.close()
     await room.node.kill()
   }
@@ -41,7 +41,7 @@ async function room (name: string, { parent, assistant, extraArgs = [] }: { pare
   return made
 }
 
-const speaks = (bus: BusProbe): ProbedMessage[] => bus.of('speak')
+const speaks = (bus: BusProbe): BusMessage[] => bus.of('speak')
 const spoken = (bus: BusProbe): string[] => speaks(bus).map(message => String(message.data.utterance))
 
 describe('ask the parent', () => {
@@ -143,7 +143,7 @@ describe('loops', () => {
     const b = await room('b', { parent: a, assistant: { answers: {} } })
     const c = await room('c', { parent: b, assistant: { answers: {} } })
     // a is restarted with c as its parent, closing the ring a → c → b → a
-    a.bus.close()
+    await a.bus.close()
     a.assistant?.close()
     await a.node.stop()
     const aAgain = new NodeProcess({ ...a.node.options, parent: await c.node.addr(), listen: (await b.node.status()).parent.addr?.replace(/\/p2p\/.*$/, '') })

@@ -4,7 +4,8 @@
  * minute, up to 15 minutes on a slow link: that is the beforeAll timeout), later runs reuse it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { BusProbe, FALLBACK_UNKNOWN, findPython, HELLO_WORLD, OVOS_SKIP_MESSAGE, OvosInstance, ovosVenv, type BusMessage } from '../helpers/ovos.ts'
+import { BusProbe, type BusMessage } from '../helpers/bus-probe.ts'
+import { FALLBACK_UNKNOWN, findPython, HELLO_WORLD, OVOS_SKIP_MESSAGE, OvosInstance, ovosVenv } from '../helpers/ovos.ts'
 
 const python = findPython()
 if (python === null) {
@@ -38,7 +39,7 @@ function say (probe: BusProbe, utterance: string, context: Record<string, unknow
 async function coreHasRead (probe: BusProbe): Promise<void> {
   const since = probe.mark
   probe.emit({ type: 'mycroft.skills.is_ready' })
-  await probe.waitFor(ofType('mycroft.skills.is_ready.response'), ANSWER_MS, { since, what: 'mycroft.skills.is_ready.response' })
+  await probe.waitFor('mycroft.skills.is_ready.response', ofType('mycroft.skills.is_ready.response'), ANSWER_MS, { since })
 }
 
 /**
@@ -86,17 +87,17 @@ describe.skipIf(python === null)('real OVOS core 2.1 with hello-world and fallba
 
   it('answers "hello world" with a speak from the hello-world skill', async () => {
     const since = say(listener, 'hello world')
-    const speak = await listener.waitFor(spokenBy(HELLO_WORLD), ANSWER_MS, { since, what: 'hello-world speak' })
+    const speak = await listener.waitFor('hello-world speak', spokenBy(HELLO_WORLD), ANSWER_MS, { since })
     expect(speak.data).toMatchObject({ utterance: 'Hello world', lang: 'en-US', meta: { dialog: 'hello.world', skill: HELLO_WORLD } })
     expect(speak.context).toMatchObject({ source: ['skills'], destination: 'audio', skill_id: HELLO_WORLD, session: { session_id: 'default' } })
-    await listener.waitFor(ofType('ovos.utterance.handled'), ANSWER_MS, { since, what: 'ovos.utterance.handled' })
+    await listener.waitFor('ovos.utterance.handled', ofType('ovos.utterance.handled'), ANSWER_MS, { since })
   })
 
   it('answers an utterance nobody understands with fallback-unknown, as in the fixture', async () => {
     const since = say(listener, 'tell me a fact about nothing')
-    const speak = await listener.waitFor(spokenBy(FALLBACK_UNKNOWN), ANSWER_MS, { since, what: 'fallback-unknown speak' })
+    const speak = await listener.waitFor('fallback-unknown speak', spokenBy(FALLBACK_UNKNOWN), ANSWER_MS, { since })
     expect(speak.data.meta).toMatchObject({ skill: FALLBACK_UNKNOWN })
-    await listener.waitFor(ofType('ovos.utterance.handled'), ANSWER_MS, { since, what: 'ovos.utterance.handled' })
+    await listener.waitFor('ovos.utterance.handled', ofType('ovos.utterance.handled'), ANSWER_MS, { since })
     expect(typesUntil(listener, since, ofType('ovos.utterance.handled'))).toEqual([
       'recognizer_loop:utterance',
       'ovos.skills.fallback.ping',
@@ -112,7 +113,7 @@ describe.skipIf(python === null)('real OVOS core 2.1 with hello-world and fallba
   it('keeps a custom context key of the utterance on everything it causes, the speak included', async () => {
     const mesh = { tag: 'ask-1', from: 'kitchen' }
     const since = say(listener, 'hello world', { mesh })
-    await listener.waitFor(ofType('ovos.utterance.handled'), ANSWER_MS, { since, what: 'ovos.utterance.handled' })
+    await listener.waitFor('ovos.utterance.handled', ofType('ovos.utterance.handled'), ANSWER_MS, { since })
     // audio_output_* come from the helper's stand-in, maybe still for the previous test's speak
     const caused = listener.messages.slice(since + 1).filter(message => !message.type.startsWith('recognizer_loop:audio_output_'))
     expect(caused.find(spokenBy(HELLO_WORLD))?.context.mesh).toEqual(mesh)
@@ -124,10 +125,10 @@ describe.skipIf(python === null)('real OVOS core 2.1 with hello-world and fallba
   it('ends an unknown utterance in complete_intent_failure for a session that blacklists fallback-unknown', async () => {
     const session = { session_id: 'mesh-child-kitchen', blacklisted_skills: [FALLBACK_UNKNOWN] }
     const since = say(listener, 'what is the capital of atlantis', { session, mesh: { tag: 'ask-2' } })
-    const failure = await listener.waitFor(inSession(session.session_id, ofType('complete_intent_failure')), ANSWER_MS, { since, what: 'complete_intent_failure' })
+    const failure = await listener.waitFor('complete_intent_failure', inSession(session.session_id, ofType('complete_intent_failure')), ANSWER_MS, { since })
     expect(failure.data).toMatchObject({ utterances: ['what is the capital of atlantis'], lang: 'en-US' })
     expect(failure.context.mesh).toEqual({ tag: 'ask-2' })
-    await listener.waitFor(inSession(session.session_id, ofType('ovos.utterance.handled')), ANSWER_MS, { since, what: 'ovos.utterance.handled' })
+    await listener.waitFor('ovos.utterance.handled', inSession(session.session_id, ofType('ovos.utterance.handled')), ANSWER_MS, { since })
     expect(typesUntil(listener, since, ofType('ovos.utterance.handled'))).toEqual([
       'recognizer_loop:utterance', 'mycroft.audio.play_sound', 'complete_intent_failure', 'ovos.utterance.handled'
     ])
@@ -136,28 +137,28 @@ describe.skipIf(python === null)('real OVOS core 2.1 with hello-world and fallba
   it('answers in a non-default session, and a speak(wait=True) skill finishes once audio_output_end comes for that session', async () => {
     const session = { session_id: 'mesh-child-mirror', blacklisted_skills: [FALLBACK_UNKNOWN] }
     const since = say(listener, 'hello world', { session, mesh: { tag: 'ask-3' } })
-    const speak = await listener.waitFor(inSession(session.session_id, spokenBy(HELLO_WORLD)), ANSWER_MS, { since, what: 'hello-world speak' })
+    const speak = await listener.waitFor('hello-world speak', inSession(session.session_id, spokenBy(HELLO_WORLD)), ANSWER_MS, { since })
     expect(speak.context.mesh).toEqual({ tag: 'ask-3' })
     // hello-world speaks with wait=True and blocks 15 s unless this session's audio reports the end of speech;
     // ovos-audio does not for sessions it does not play, so the asker has to.
     const started = Date.now()
     listener.forward(speak, 'recognizer_loop:audio_output_end')
-    await listener.waitFor(inSession(session.session_id, ofType('ovos.utterance.handled')), ANSWER_MS, { since, what: 'ovos.utterance.handled' })
+    await listener.waitFor('ovos.utterance.handled', inSession(session.session_id, ofType('ovos.utterance.handled')), ANSWER_MS, { since })
     expect(Date.now() - started).toBeLessThan(5000)
   })
 
   it('pings each skill active in the default session before the pipeline, waiting 0.5 s for a skill that is not conversational', async () => {
     let since = say(listener, 'hello world')
-    await listener.waitFor(ofType('ovos.utterance.handled'), ANSWER_MS, { since, what: 'ovos.utterance.handled' })
+    await listener.waitFor('ovos.utterance.handled', ofType('ovos.utterance.handled'), ANSWER_MS, { since })
     since = say(listener, 'how old is the wind')
-    await listener.waitFor(ofType('ovos.utterance.handled'), ANSWER_MS, { since, what: 'ovos.utterance.handled' })
+    await listener.waitFor('ovos.utterance.handled', ofType('ovos.utterance.handled'), ANSWER_MS, { since })
     expect(listener.messages.slice(since).some(ofType(`${HELLO_WORLD}.converse.ping`))).toBe(true)
     expect(listener.messages.slice(since).some(ofType('skill.converse.pong'))).toBe(false)
     expect(gapMs(listener, since, ofType(`${HELLO_WORLD}.converse.ping`), ofType('ovos.skills.fallback.ping'))).toBeGreaterThanOrEqual(490)
 
     // another session carries its own state in the message: no active skills sent, none pinged
     since = say(listener, 'how old is the wind', { session: { session_id: 'mesh-child-attic' } })
-    await listener.waitFor(ofType('ovos.utterance.handled'), ANSWER_MS, { since, what: 'ovos.utterance.handled' })
+    await listener.waitFor('ovos.utterance.handled', ofType('ovos.utterance.handled'), ANSWER_MS, { since })
     expect(listener.messages.slice(since).some(message => message.type.endsWith('.converse.ping'))).toBe(false)
   })
 
@@ -182,7 +183,7 @@ describe.skipIf(python === null)('real OVOS core 2.1 with hello-world and fallba
     it('gets the request for an unknown utterance ahead of fallback-unknown (95 < 100), with the utterance context', async () => {
       const mesh = { tag: 'ask-4' }
       const since = say(listener, 'how heavy is a cloud', { mesh })
-      const request = await bridge.waitFor(ofType(`ovos.skills.fallback.${BRIDGE}.request`), ANSWER_MS, { since, what: 'the bridge fallback request' })
+      const request = await bridge.waitFor('the bridge fallback request', ofType(`ovos.skills.fallback.${BRIDGE}.request`), ANSWER_MS, { since })
       expect(request.data).toMatchObject({ skill_id: BRIDGE, utterances: ['how heavy is a cloud'], utterance: 'how heavy is a cloud', lang: 'en-US', range: [90, 101] })
       expect(request.context).toMatchObject({ mesh, source: ['skills'], destination: 'audio' })
 
@@ -190,7 +191,7 @@ describe.skipIf(python === null)('real OVOS core 2.1 with hello-world and fallba
       bridge.forward(request, 'speak', { utterance: 'About five hundred tonnes.', expect_response: false, lang: 'en-US', meta: { skill: BRIDGE } })
       bridge.forward(request, `ovos.skills.fallback.${BRIDGE}.response`, { result: true, fallback_handler: BRIDGE })
       bridge.forward(request, 'ovos.utterance.handled')
-      await listener.waitFor(ofType('ovos.utterance.handled'), ANSWER_MS, { since, what: 'ovos.utterance.handled' })
+      await listener.waitFor('ovos.utterance.handled', ofType('ovos.utterance.handled'), ANSWER_MS, { since })
 
       expect(typesUntil(listener, since, ofType('ovos.utterance.handled'))).toEqual([
         'recognizer_loop:utterance',
@@ -211,18 +212,18 @@ describe.skipIf(python === null)('real OVOS core 2.1 with hello-world and fallba
 
     it('hands an utterance it claimed on to fallback-unknown by emitting that skill\'s request with the same data and context', async () => {
       const since = say(listener, 'how loud is a rainbow', { mesh: { tag: 'ask-5' } })
-      const request = await bridge.waitFor(ofType(`ovos.skills.fallback.${BRIDGE}.request`), ANSWER_MS, { since, what: 'the bridge fallback request' })
+      const request = await bridge.waitFor('the bridge fallback request', ofType(`ovos.skills.fallback.${BRIDGE}.request`), ANSWER_MS, { since })
       bridge.emit({ type: `ovos.skills.fallback.${FALLBACK_UNKNOWN}.request`, data: { ...request.data, skill_id: FALLBACK_UNKNOWN }, context: request.context })
-      const speak = await listener.waitFor(spokenBy(FALLBACK_UNKNOWN), ANSWER_MS, { since, what: 'fallback-unknown speak' })
+      const speak = await listener.waitFor('fallback-unknown speak', spokenBy(FALLBACK_UNKNOWN), ANSWER_MS, { since })
       expect(speak.context.mesh).toEqual({ tag: 'ask-5' })
-      await listener.waitFor(ofType('ovos.utterance.handled'), ANSWER_MS, { since, what: 'ovos.utterance.handled' })
+      await listener.waitFor('ovos.utterance.handled', ofType('ovos.utterance.handled'), ANSWER_MS, { since })
       expect(listener.messages.slice(since).filter(spokenBy(FALLBACK_UNKNOWN))).toHaveLength(1)
     })
 
     it('is not asked, nor is fallback-unknown, for a session that blacklists both: complete_intent_failure', async () => {
       const session = { session_id: 'mesh-child-hall', blacklisted_skills: [FALLBACK_UNKNOWN, BRIDGE] }
       const since = say(listener, 'how deep is a shadow', { session })
-      await listener.waitFor(inSession(session.session_id, ofType('ovos.utterance.handled')), ANSWER_MS, { since, what: 'ovos.utterance.handled' })
+      await listener.waitFor('ovos.utterance.handled', inSession(session.session_id, ofType('ovos.utterance.handled')), ANSWER_MS, { since })
       expect(typesUntil(listener, since, ofType('ovos.utterance.handled'))).toEqual([
         'recognizer_loop:utterance', 'mycroft.audio.play_sound', 'complete_intent_failure', 'ovos.utterance.handled'
       ])
@@ -231,7 +232,7 @@ describe.skipIf(python === null)('real OVOS core 2.1 with hello-world and fallba
     it('is passed over when it pongs can_handle false', async () => {
       canHandle = false
       const since = say(listener, 'how tall is a whisper')
-      await listener.waitFor(spokenBy(FALLBACK_UNKNOWN), ANSWER_MS, { since, what: 'fallback-unknown speak' })
+      await listener.waitFor('fallback-unknown speak', spokenBy(FALLBACK_UNKNOWN), ANSWER_MS, { since })
       expect(bridge.messages.slice(since).some(ofType(`ovos.skills.fallback.${BRIDGE}.request`))).toBe(false)
       canHandle = true
     })
@@ -240,13 +241,13 @@ describe.skipIf(python === null)('real OVOS core 2.1 with hello-world and fallba
       const unknownRequest = ofType(`ovos.skills.fallback.${FALLBACK_UNKNOWN}.request`)
       stopPonging()
       let since = say(listener, 'how tall is a whisper')
-      await listener.waitFor(spokenBy(FALLBACK_UNKNOWN), ANSWER_MS, { since, what: 'fallback-unknown speak' })
+      await listener.waitFor('fallback-unknown speak', spokenBy(FALLBACK_UNKNOWN), ANSWER_MS, { since })
       expect(gapMs(listener, since, ofType('ovos.skills.fallback.ping'), unknownRequest)).toBeGreaterThanOrEqual(490)
 
       bridge.emit({ type: 'ovos.skills.fallback.deregister', data: { skill_id: BRIDGE } })
       await coreHasRead(bridge)
       since = say(listener, 'how wide is a sigh')
-      await listener.waitFor(spokenBy(FALLBACK_UNKNOWN), ANSWER_MS, { since, what: 'fallback-unknown speak' })
+      await listener.waitFor('fallback-unknown speak', spokenBy(FALLBACK_UNKNOWN), ANSWER_MS, { since })
       expect(gapMs(listener, since, ofType('ovos.skills.fallback.ping'), unknownRequest)).toBeLessThan(400)
     })
   })
@@ -281,13 +282,13 @@ describe.skipIf(python === null)('two real OVOS instances side by side: a child 
     expect(child?.port).not.toBe(parent?.port)
 
     let since = say(childBus, 'hello world')
-    await childBus.waitFor(spokenBy(FALLBACK_UNKNOWN), ANSWER_MS, { since, what: 'child: fallback-unknown speak' })
+    await childBus.waitFor('child: fallback-unknown speak', spokenBy(FALLBACK_UNKNOWN), ANSWER_MS, { since })
 
     since = say(parentBus, 'tell me a fact about nothing')
-    await parentBus.waitFor(ofType('complete_intent_failure'), ANSWER_MS, { since, what: 'parent: complete_intent_failure' })
+    await parentBus.waitFor('parent: complete_intent_failure', ofType('complete_intent_failure'), ANSWER_MS, { since })
 
     since = say(parentBus, 'hello world')
-    await parentBus.waitFor(spokenBy(HELLO_WORLD), ANSWER_MS, { since, what: 'parent: hello-world speak' })
+    await parentBus.waitFor('parent: hello-world speak', spokenBy(HELLO_WORLD), ANSWER_MS, { since })
 
     expect(childBus.messages.some(spokenBy(HELLO_WORLD))).toBe(false)
     expect(parentBus.messages.some(spokenBy(FALLBACK_UNKNOWN))).toBe(false)
