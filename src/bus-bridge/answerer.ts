@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { MESH_CONTEXT_KEY } from './detector.ts'
-import { destinationNames, isRecord, type BusMessage } from './message.ts'
+import { destinationNames, forward, isRecord, type BusMessage } from './message.ts'
 import type { BusClient } from './bus-client.ts'
 import type { Logger } from '../common/index.ts'
 
@@ -129,6 +129,8 @@ export class ChildAnswerer {
           lang: typeof lang === 'string' ? lang : undefined,
           meta: isRecord(meta) ? meta : undefined
         })
+        // no audio plays a child's session here; a skill that waits for its speech to end would stall 15 s
+        this.init.bus.emit(forward(message, 'recognizer_loop:audio_output_end'))
         return
       }
       case 'ovos.utterance.handled':

@@ -117,7 +117,8 @@ export class UnhandledDetector {
   private observe (message: BusMessage): void {
     const { skillId } = this.options
     if (this.options.fallback) {
-      if (message.type === 'mycroft.ready') this.register()
+      // core 2.x announces itself with mycroft.skills.initialized; fuller installs also send mycroft.ready
+      if (message.type === 'mycroft.ready' || message.type === 'mycroft.skills.initialized') this.register()
       else if (message.type === 'ovos.skills.fallback.register') this.rememberPriority(message)
       else if (message.type === 'ovos.skills.fallback.ping') this.answerPing(message)
       else if (message.type === 'ovos.skills.fallback.pong') this.notePong(message)
