@@ -95,9 +95,9 @@ async function main (): Promise<void> {
     say('demo', withOvos
       ? 'starting root (real OVOS with hello-world), house (no assistant), and kitchen (real OVOS with only "I don\'t know")'
       : 'starting root (a stand-in assistant that knows a few answers), house, and kitchen')
-    const root = await room('root', undefined, async () => venv !== null ? realOvos(venv, 'root', [HELLO_WORLD, FALLBACK_UNKNOWN]) : standIn({ answers: ROOT_ANSWERS }))
+    const root = await room('root', undefined, () => venv !== null ? realOvos(venv, 'root', [HELLO_WORLD, FALLBACK_UNKNOWN]) : standIn({ answers: ROOT_ANSWERS }))
     const house = await room('house', root.node, () => standIn({}))
-    const kitchen = await room('kitchen', house.node, async () => venv !== null ? realOvos(venv, 'kitchen', [FALLBACK_UNKNOWN]) : standIn({ fallbackUnknown: true }))
+    const kitchen = await room('kitchen', house.node, () => venv !== null ? realOvos(venv, 'kitchen', [FALLBACK_UNKNOWN]) : standIn({ fallbackUnknown: true }))
 
     for (const question of QUESTIONS) {
       say('user', `says in the kitchen: "${question}"`)
