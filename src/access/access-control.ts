@@ -137,13 +137,13 @@ export class AccessControl {
     if (known !== undefined && known.revokedAt === null) {
       if (known.role === 'parent') return { ok: false, code: 'refused', message: 'you are this node\'s parent: a parent cannot also link as its child' }
       await this.init.store.touch(peerId)
-      return { ok: true }
+      return { ok: true, name: known.name }
     }
     if (hello.invite !== undefined) {
       const redeemed = await this.init.store.redeem(hello.invite, peerId)
       if (redeemed.ok) {
         this.log.info({ peer: peerId, role: redeemed.peer.role }, `${redeemed.peer.name} joined with an invite`)
-        return { ok: true }
+        return { ok: true, name: redeemed.peer.name }
       }
       const hint = redeemed.code === 'name-taken' ? 'ask for an invite with another name' : 'ask for a new one with `mycroft-mesh invite`'
       return { ok: false, code: redeemed.code, message: `${redeemed.message}; ${hint}` }

@@ -34,5 +34,16 @@ export function formatStatus (status: NodeStatus): string {
   for (const child of status.children) {
     lines.push(`    ${child.name}  ${child.peerId}  from ${child.addr}, since ${ago(child.since)}${rtt(child.rttMs)}`)
   }
+  const bus = status.bus
+  lines.push(bus.mode === 'none'
+    ? '  bus        none'
+    : `  bus        ${bus.mode} ${bus.url ?? ''}, ${bus.state}${bus.clients === null ? '' : `, ${bus.clients} client(s)`}`)
+  const asks = status.asks
+  lines.push(`  asked      ${asks.asksSent}: ${asks.answered} answered, ${asks.unanswered} unanswered, ${asks.timedOut} timed out, ${asks.failed} failed`)
+  lines.push(`  answered   ${asks.answeredForChildren} of ${asks.asksFromChildren} questions from children, ${asks.forwardedUp} passed up, ${asks.refusedBusy} refused as busy`)
+  const access = status.access
+  const refused = Object.entries(access.refusedLinks).map(([code, count]) => `${count} ${code}`).join(', ')
+  lines.push(`  access     ${access.open ? 'open (lab mode: no invite needed)' : 'by invite'}${access.houseKey ? ', house key' : ''}; refused links: ${refused === '' ? 'none' : refused}; refused connections: ${access.refusedConnections}; violations: ${access.violations}`)
+  for (const cut of access.cutOff) lines.push(`    cut off: ${cut.name} until ${cut.until} (${cut.reason})`)
   return `${lines.join('\n')}\n`
 }

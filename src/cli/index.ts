@@ -42,8 +42,10 @@ interface StartFlags {
 
 async function start (flags: StartFlags): Promise<void> {
   const paths = homePaths(flags.home ?? defaultHomeDir())
+  const join = flags.join === undefined ? undefined : decodeInviteToken(flags.join)
   const config = await loadConfig(paths.config, {
-    name: flags.name,
+    // a joining node takes the name its parent gave it in the invite, unless told otherwise
+    name: flags.name ?? join?.name,
     listen: flags.listen,
     parent: flags.parent,
     bus: flags.bus,
@@ -58,7 +60,6 @@ async function start (flags: StartFlags): Promise<void> {
     open: flags.open,
     logLevel: flags.logLevel
   })
-  const join = flags.join === undefined ? undefined : decodeInviteToken(flags.join)
   const log = createLogger({ level: config.logLevel, json: flags.jsonLogs })
   process.on('unhandledRejection', err => { log.error({ err }, 'unhandled rejection (kept running)') })
 

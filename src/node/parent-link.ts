@@ -143,5 +143,8 @@ function describeDialError (err: unknown): string {
   if (/peer id|UnexpectedPeer|InvalidPeerId/i.test(message) || (err as { name?: string }).name === 'UnexpectedPeerError') {
     return `a different node answers at that address than the pinned parent (${message}); if the parent was reinstalled, join it again with a new invite`
   }
+  if (/EncryptionFailed|Encryption failed|psk|pnet/i.test(message) || (err as { name?: string }).name === 'EncryptionFailedError') {
+    return `the handshake failed (${message}); if the house uses a house key, every node needs the same --house-key file`
+  }
   return message
 }

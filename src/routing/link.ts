@@ -11,7 +11,8 @@ import type { Connection, PeerId, Startable, Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
-export type Admission = { ok: true } | { ok: false, code: LinkErrorCode, message: string }
+/** `name`: what this node calls the child, when it knows it by another name than the one in its hello. */
+export type Admission = { ok: true, name?: string } | { ok: false, code: LinkErrorCode, message: string }
 
 export interface LinkInit {
   /** what this node says about itself in `hello` and `welcome` */
@@ -189,7 +190,7 @@ export class LinkService implements Startable {
     const previous = this.childLinks.get(session.remotePeer)
     const child: ChildLink = {
       peerId: session.remotePeer,
-      name: hello.data.name,
+      name: admission.name ?? hello.data.name,
       hello: hello.data,
       remoteAddr: connection.remoteAddr.toString(),
       since: Date.now(),
