@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { z } from 'zod'
-import { UserError, writeFileAtomic } from '../common/index.ts'
+import { UserError, removeStaleTemps, writeFileAtomic } from '../common/index.ts'
 import { PermissionsSchema, RoleSchema, defaultPermissions, type Permissions, type Role } from './permissions.ts'
 
 const PeerRecordSchema = z.object({
@@ -67,6 +67,7 @@ export class TrustStore {
   }
 
   static async open (path: string): Promise<TrustStore> {
+    await removeStaleTemps(path)
     let text: string | undefined
     try {
       text = await readFile(path, 'utf8')
