@@ -26,7 +26,8 @@ export function defaultPermissions (role: Role): Permissions {
     case 'child':
       return { ask: true, relay: true, broadcast: false, pushSkills: false, busTypes: [], framesPerSecond: 50 }
     case 'parent':
-      return { ask: false, relay: true, broadcast: true, pushSkills: true, busTypes: ['speak'], framesPerSecond: 200 }
+      // a node chose its parent: the rate limit only stops a runaway, not a busy hub
+      return { ask: false, relay: true, broadcast: true, pushSkills: true, busTypes: ['speak'], framesPerSecond: 100_000 }
     case 'friend':
       return { ask: false, relay: false, broadcast: false, pushSkills: false, busTypes: ['speak'], framesPerSecond: 20 }
   }

@@ -27,15 +27,6 @@ export interface BusClientInit {
 
 type Listener = (message: BusMessage) => void
 
-/** A stable text for a message whatever the key order or spacing the bus re-serialised it with. */
-function canonical (value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`
-  if (typeof value === 'object' && value !== null) {
-    return `{${Object.keys(value).sort().map(key => `${JSON.stringify(key)}:${canonical((value as Record<string, unknown>)[key])}`).join(',')}}`
-  }
-  return JSON.stringify(value) ?? 'null'
-}
-
 /**
  * A client of the Mycroft/OVOS messagebus: reconnects with backoff when the bus goes away, sends nothing but
  * JSON, drops the echoes of its own frames (the OVOS bus sends every frame to every client, the sender
@@ -117,7 +108,7 @@ export class BusClient {
       return false
     }
     const text = JSON.stringify(message)
-    this.remember(canonical(JSON.parse(text)))
+    this.remember(text)
     socket.send(text)
     this.counters.sent++
     return true
@@ -146,14 +137,14 @@ export class BusClient {
   }
 
   private receive (text: string | undefined): void {
+    if (text !== undefined && this.isEcho(text)) {
+      this.counters.echoes++
+      return
+    }
     const message = text === undefined ? undefined : parseBusMessage(text)
     if (message === undefined) {
       this.counters.nonJson++
       this.log.warn({ bytes: text?.length }, 'dropped a messagebus frame that is not a JSON message')
-      return
-    }
-    if (this.isEcho(message)) {
-      this.counters.echoes++
       return
     }
     this.counters.received++
@@ -166,20 +157,20 @@ export class BusClient {
     }
   }
 
-  private remember (key: string): void {
+  private remember (text: string): void {
     const now = Date.now()
-    const times = this.sentRecently.get(key) ?? []
+    const times = this.sentRecently.get(text) ?? []
     times.push(now)
-    this.sentRecently.set(key, times)
+    this.sentRecently.set(text, times)
     if (this.sentRecently.size > 1_000) this.forgetOld(now)
   }
 
-  private isEcho (message: BusMessage): boolean {
-    const key = canonical(message)
-    const times = this.sentRecently.get(key)
+  /** The OVOS bus (and the embedded one) hands every frame back to its sender as it was sent, text for text. */
+  private isEcho (text: string): boolean {
+    const times = this.sentRecently.get(text)
     if (times === undefined) return false
     times.shift()
-    if (times.length === 0) this.sentRecently.delete(key)
+    if (times.length === 0) this.sentRecently.delete(text)
     return true
   }
 

@@ -5,7 +5,7 @@ import { z } from 'zod'
 import { DEFAULT_CATCH_ALL_FALLBACKS, DEFAULT_DELIVERED_TYPES, DEFAULT_FALLBACK_PRIORITY, DEFAULT_SAFETY_NET_MS, DEFAULT_SKILL_ID } from '../bus-bridge/index.ts'
 import { parseCidr } from '../access/index.ts'
 import { ConfigError, writeFileAtomic } from '../common/index.ts'
-import { ASK_DEADLINE_MS } from '../routing/index.ts'
+import { ASK_DEADLINE_MS, MAX_ASKS_IN_FLIGHT_PER_CHILD } from '../routing/index.ts'
 
 export const DEFAULT_PORT = 4773
 export const DEFAULT_LISTEN = [`/ip4/0.0.0.0/tcp/${DEFAULT_PORT}`]
@@ -50,6 +50,8 @@ export const ConfigSchema = z.object({
   /** ask the mesh when nothing handled an utterance for this long; 0 turns it off */
   safetyNetMs: z.number().int().min(0).max(600_000),
   askTimeoutMs: z.number().int().min(500).max(3_600_000),
+  /** questions one child may have in flight here before more are answered `busy` */
+  maxAsksInFlightPerChild: z.number().int().min(1).max(10_000),
   /** left out of children's sessions, so an unknown question reaches the mesh instead of "I don't know" */
   catchAllFallbacks: z.array(z.string().max(128)).max(32),
   /** message types a local skill may send a child later by naming it in `context.destination` */
@@ -86,6 +88,7 @@ export function defaultConfig (): NodeConfig {
     classicSignals: true,
     safetyNetMs: DEFAULT_SAFETY_NET_MS,
     askTimeoutMs: ASK_DEADLINE_MS,
+    maxAsksInFlightPerChild: MAX_ASKS_IN_FLIGHT_PER_CHILD,
     catchAllFallbacks: DEFAULT_CATCH_ALL_FALLBACKS,
     deliveredTypes: DEFAULT_DELIVERED_TYPES,
     open: false,

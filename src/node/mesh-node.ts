@@ -47,6 +47,7 @@ export interface NodeStatus {
   asks: AskCounters
   access: AccessCounters & { open: boolean, houseKey: boolean, cutOff: CutOff[] }
   link: LinkService['counters']
+  process: { pid: number, rssBytes: number, heapUsedBytes: number }
 }
 
 export interface MeshNodeInit {
@@ -140,7 +141,8 @@ export class MeshNode {
       self: { peerId: this.peerId, name: this.config.name },
       parent: () => this.parentSession(),
       answerLocally: async (question, asker, signal) => this.bridge?.answerForChild(question.utterances, question.lang, asker, signal),
-      log: this.log
+      log: this.log,
+      maxInFlightPerChild: this.config.maxAsksInFlightPerChild
     })
     this.link.handleKind(MeshKind.bus, (envelope, session) => { this.receiveFromParent(envelope.body, session) })
     if (this.config.bus !== 'none') await this.startBridge()
@@ -227,7 +229,8 @@ export class MeshNode {
       bus: this.bridge?.status() ?? NO_BUS,
       asks: { ...this.requireAsks().counters },
       access: { ...this.accessControl.counters, open: this.config.open, houseKey: this.config.houseKey !== null, cutOff: this.accessControl.cutOffPeers() },
-      link: { ...node.services.link.counters }
+      link: { ...node.services.link.counters },
+      process: { pid: process.pid, rssBytes: process.memoryUsage.rss(), heapUsedBytes: process.memoryUsage().heapUsed }
     }
   }
 
