@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { MESH_CONTEXT_KEY } from './detector.ts'
-import { destinationNames, forward, isRecord, type BusMessage } from './message.ts'
+import { destinationsOf, forward, isRecord, type BusMessage } from './message.ts'
 import type { BusClient } from './bus-client.ts'
 import type { Logger } from '../common/index.ts'
 
@@ -25,8 +25,8 @@ export interface AnswererInit {
   log: Logger
   catchAllFallbacks?: string[]
   deliveredTypes?: string[]
-  /** the children linked now */
-  children: () => ChildRef[]
+  /** the linked child a destination names, by peer id or by name */
+  childNamed: (nameOrPeerId: string) => ChildRef | undefined
   /** a message on this bus that names a child, for that child's bus */
   deliver: (child: ChildRef, message: BusMessage) => void
 }
@@ -110,12 +110,11 @@ export class ChildAnswerer {
       return
     }
     if (tag?.answer === true || !(this.init.deliveredTypes ?? DEFAULT_DELIVERED_TYPES).includes(message.type)) return
-    for (const child of this.init.children()) {
-      if (destinationNames(message, [child.peerId, child.name])) {
-        this.counters.delivered++
-        this.init.log.info({ child: child.name, type: message.type }, `passing a later ${message.type} to ${child.name}`)
-        this.init.deliver(child, message)
-      }
+    const children = new Set(destinationsOf(message).map(this.init.childNamed).filter(child => child !== undefined))
+    for (const child of children) {
+      this.counters.delivered++
+      this.init.log.debug({ child: child.name, type: message.type }, `passing a later ${message.type} to ${child.name}`)
+      this.init.deliver(child, message)
     }
   }
 

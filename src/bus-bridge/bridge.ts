@@ -32,7 +32,7 @@ export interface BusBridgeInit {
   deliveredTypes?: string[]
   canAsk: () => boolean
   onUnhandled: (unhandled: Unhandled) => void
-  children: () => ChildRef[]
+  childNamed: (nameOrPeerId: string) => ChildRef | undefined
   deliver: (child: ChildRef, message: BusMessage) => void
 }
 
@@ -68,7 +68,7 @@ export class BusBridge {
       log: init.log,
       catchAllFallbacks: init.catchAllFallbacks,
       deliveredTypes: init.deliveredTypes,
-      children: init.children,
+      childNamed: init.childNamed,
       deliver: init.deliver
     })
   }

@@ -53,11 +53,11 @@ export function sessionId (message: BusMessage): string {
   return isRecord(session) && typeof session.session_id === 'string' ? session.session_id : 'default'
 }
 
-/** True when `destination` (a string or a list) names any of `names`. */
-export function destinationNames (message: BusMessage, names: string[]): boolean {
+/** The names in `context.destination` (a string or a list). */
+export function destinationsOf (message: BusMessage): string[] {
   const destination = message.context.destination
   const targets = Array.isArray(destination) ? destination : [destination]
-  return targets.some(target => typeof target === 'string' && names.includes(target))
+  return targets.filter((target): target is string => typeof target === 'string')
 }
 
 /** The utterances of a `recognizer_loop:utterance`-shaped payload. */

@@ -13,6 +13,11 @@ export function parseDuration (text: string): number {
   return Number(match[1]) * (DURATION_UNITS[match[2] ?? 's'] ?? 1_000)
 }
 
+function parseRate (text: string): number {
+  if (!/^\d+$/.test(text) || Number(text) < 1) throw new UserError(`--rate: expected a whole number of frames per second, got '${text}'`, ExitCode.usage)
+  return Number(text)
+}
+
 async function ask (home: string | undefined, route: string, body?: unknown): Promise<unknown> {
   const paths = homePaths(home ?? defaultHomeDir())
   return queryControl(paths.controlSocket, paths.dir, route, body)
@@ -31,8 +36,9 @@ function formatPeers (peers: PeerListing[]): string {
       peer.permissions.relay ? 'relay' : '',
       peer.permissions.broadcast ? 'broadcast' : '',
       peer.permissions.pushSkills ? 'push-skills' : '',
-      ...peer.permissions.busTypes
-    ].filter(word => word !== '').join(',') || '-',
+      ...peer.permissions.busTypes,
+      `${peer.permissions.framesPerSecond}/s`
+    ].filter(word => word !== '').join(','),
     peer.lastSeen ?? 'never',
     peer.peerId
   ])
@@ -70,9 +76,10 @@ export function addManagementCommands (program: Command, homeOption: () => Optio
       .description(`${verb} a peer a Mycroft message type on this node's bus, or one of the capabilities ask, relay, broadcast, push-skills`)
       .addOption(homeOption())
       .argument('<peer>', 'the peer\'s name or peer id')
-      .argument('<what...>', 'message types (e.g. speak) or capabilities')
-      .action(async (peer: string, what: string[], flags: { home?: string }) => {
-        const updated = await ask(flags.home, '/permissions', { peer, allow, what }) as PeerListing
+      .argument('[what...]', 'message types (e.g. speak) or capabilities')
+      .option('--rate <frames-per-second>', 'also set how many frames per second the peer may send', parseRate)
+      .action(async (peer: string, what: string[], flags: { home?: string, rate?: number }) => {
+        const updated = await ask(flags.home, '/permissions', { peer, allow, what, framesPerSecond: flags.rate }) as PeerListing
         print(formatPeers([updated]))
       })
   }

@@ -19,7 +19,11 @@ const InviteRequest = z.object({
   ttlMs: z.number().int().min(1_000).max(30 * 24 * 3600_000)
 })
 const PeerRequest = z.object({ peer: z.string().min(1).max(128) })
-const PermissionRequest = PeerRequest.extend({ allow: z.boolean(), what: z.array(z.string().min(1).max(128)).min(1).max(64) })
+const PermissionRequest = PeerRequest.extend({
+  allow: z.boolean(),
+  what: z.array(z.string().min(1).max(128)).max(64),
+  framesPerSecond: z.number().int().min(1).max(100_000).optional()
+}).refine(request => request.what.length > 0 || request.framesPerSecond !== undefined, { message: 'name something to allow or deny, or a rate' })
 const IpRequest = z.object({ cidr: z.string().refine(text => parseCidr(text) !== undefined, { message: 'not an IP address or CIDR' }) })
 
 function parse<T> (schema: z.ZodType<T>, body: unknown): T {
@@ -34,8 +38,8 @@ function inviteAddrs (addrs: string[]): string[] {
   return [...addrs.filter(addr => !loopback(addr)), ...addrs.filter(loopback)]
 }
 
-function applyPermission (permissions: Permissions, allow: boolean, what: string[]): Permissions {
-  const next = { ...permissions, busTypes: [...permissions.busTypes] }
+function applyPermission (permissions: Permissions, allow: boolean, what: string[], framesPerSecond?: number): Permissions {
+  const next = { ...permissions, busTypes: [...permissions.busTypes], framesPerSecond: framesPerSecond ?? permissions.framesPerSecond }
   for (const word of what) {
     if (word in CAPABILITIES) {
       next[CAPABILITIES[word as Capability]] = allow
@@ -95,7 +99,7 @@ export function managementRoutes (node: MeshNode): ControlRoutes {
     'POST /permissions': async body => {
       const request = parse(PermissionRequest, body)
       const peer = known(request.peer)
-      const updated = await store().setPermissions(peer.peerId, permissions => applyPermission(permissions, request.allow, request.what))
+      const updated = await store().setPermissions(peer.peerId, permissions => applyPermission(permissions, request.allow, request.what, request.framesPerSecond))
       return updated === undefined ? undefined : listing(updated)
     },
 

@@ -255,7 +255,7 @@ export class MeshNode {
         deliveredTypes: config.deliveredTypes,
         canAsk: () => this.parentSession() !== undefined,
         onUnhandled: unhandled => { void this.askMesh(unhandled) },
-        children: () => [...this.link.children.values()].map(child => ({ peerId: child.peerId, name: child.name })),
+        childNamed: nameOrPeerId => this.link.child(nameOrPeerId),
         deliver: (child, message) => { this.deliverToChild(child.peerId, message) }
       })
     } catch (err) {
@@ -303,7 +303,7 @@ export class MeshNode {
       this.log.warn({ type: parsed.data.message.type }, 'the parent sent a bus message but this node has no bus')
       return
     }
-    this.log.info({ type: parsed.data.message.type }, `${parent.welcome.name} sent a ${parsed.data.message.type} for this node's bus`)
+    this.log.debug({ type: parsed.data.message.type }, `${parent.welcome.name} sent a ${parsed.data.message.type} for this node's bus`)
     this.bridge.emitFromParent(parsed.data.message, parent.welcome.name)
   }
 

@@ -19,7 +19,11 @@ export const EnvelopeSchema = z.object({
   body: z.unknown()
 })
 
-export type Envelope = z.infer<typeof EnvelopeSchema>
+/**
+ * One envelope: the JSON fields, and optionally raw bytes travelling with it (a picture with a question).
+ * On the wire the attachment follows the JSON after one NUL byte, which JSON text never contains.
+ */
+export type Envelope = z.infer<typeof EnvelopeSchema> & { attachment?: Uint8Array }
 
 /** Why a frame could not be taken; these codes travel in `error` frames. */
 export type FrameErrorCode = 'malformed' | 'invalid' | 'unsupported-version' | 'oversize'
@@ -37,29 +41,35 @@ export class FrameError extends Error {
   }
 }
 
-const MAX_MUXER_CHUNK_BYTES = 4 * 1024 * 1024
-
-const textEncoder = new TextEncoder()
 const textDecoder = new TextDecoder('utf-8', { fatal: true })
 
-/** Serialises an envelope into one length-prefixed frame. */
+/** Serialises an envelope into one length-prefixed frame: one buffer, written once. */
 export function encodeFrame (envelope: Envelope, maxFrameBytes: number): Uint8Array {
-  const payload = textEncoder.encode(JSON.stringify(envelope))
-  if (payload.byteLength > maxFrameBytes) {
-    throw new FrameError('oversize', `a ${envelope.kind} frame of ${payload.byteLength} bytes is over the ${maxFrameBytes}-byte cap`)
+  const { attachment, ...fields } = envelope
+  const json = JSON.stringify(fields)
+  const jsonLength = Buffer.byteLength(json, 'utf8')
+  const length = attachment === undefined ? jsonLength : jsonLength + 1 + attachment.byteLength
+  if (length > maxFrameBytes) {
+    throw new FrameError('oversize', `a ${envelope.kind} frame of ${length} bytes is over the ${maxFrameBytes}-byte cap`)
   }
-  const prefix = varint.encode(payload.byteLength)
-  const frame = new Uint8Array(prefix.byteLength + payload.byteLength)
-  frame.set(prefix, 0)
-  frame.set(payload, prefix.byteLength)
+  const prefixLength = varint.encodingLength(length)
+  const frame = Buffer.allocUnsafe(prefixLength + length)
+  varint.encode(length, frame, 0)
+  frame.write(json, prefixLength, 'utf8')
+  if (attachment !== undefined) {
+    frame[prefixLength + jsonLength] = 0
+    frame.set(attachment, prefixLength + jsonLength + 1)
+  }
   return frame
 }
 
 /** Parses and validates one frame's payload; throws a FrameError that says what is wrong. */
 export function decodeEnvelope (payload: Uint8Array | Uint8ArrayList): Envelope {
+  const bytes = payload.subarray()
+  const end = bytes.indexOf(0)
   let value: unknown
   try {
-    value = JSON.parse(textDecoder.decode(payload.subarray()))
+    value = JSON.parse(textDecoder.decode(end < 0 ? bytes : bytes.subarray(0, end)))
   } catch {
     throw new FrameError('malformed', 'frame is not UTF-8 JSON')
   }
@@ -76,7 +86,7 @@ export function decodeEnvelope (payload: Uint8Array | Uint8ArrayList): Envelope 
     const where = issue?.path.join('.') ?? ''
     throw new FrameError('invalid', `envelope field '${where === '' ? '(root)' : where}': ${issue?.message ?? 'invalid'}`, id)
   }
-  return parsed.data
+  return end < 0 ? parsed.data : { ...parsed.data, attachment: bytes.subarray(end + 1) }
 }
 
 /**
@@ -109,10 +119,12 @@ export class FrameDecoder {
 
   constructor (maxFrameBytes: number) {
     this.maxFrameBytes = maxFrameBytes
-    // the buffer holds at most one unfinished frame plus one chunk from the muxer (mplex chunks reach 1 MiB)
+    // No cap on the buffer as such: a busy reader gets many frames in one chunk (up to the muxer's window,
+    // 16 MiB with yamux), all already in memory. What stays buffered after a chunk is at most one unfinished
+    // frame, and the length check keeps that under the frame cap.
     this.decoder = new LengthPrefixedDecoder({
       maxDataLength: maxFrameBytes,
-      maxBufferSize: maxFrameBytes + MAX_MUXER_CHUNK_BYTES,
+      maxBufferSize: Number.MAX_SAFE_INTEGER,
       lengthDecoder: frameLengthDecoder(maxFrameBytes)
     })
   }

@@ -38,6 +38,8 @@ export interface SendOptions {
   route?: string[]
   /** reuse an id, as a forwarded envelope does */
   id?: string
+  /** raw bytes to carry with the envelope */
+  attachment?: Uint8Array
 }
 
 export interface RequestOptions extends SendOptions {
@@ -146,6 +148,7 @@ export class LinkSession {
     }
     if (options.to !== undefined) envelope.to = options.to
     if (options.re !== undefined) envelope.re = options.re
+    if (options.attachment !== undefined) envelope.attachment = options.attachment
     const frame = encodeFrame(envelope, this.init.maxFrameBytes)
     this.counters.framesOut++
     if (!this.stream.send(frame) && waitForDrain) {

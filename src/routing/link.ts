@@ -85,6 +85,7 @@ export class LinkService implements Startable {
   private readonly log: Logger
   private readonly handlers = new Map<string, EnvelopeHandler>()
   private readonly childLinks = new Map<string, ChildLink>()
+  private readonly childNames = new Map<string, string>()
 
   constructor (components: LinkComponents, init: LinkInit) {
     this.components = components
@@ -94,6 +95,14 @@ export class LinkService implements Startable {
 
   get children (): ReadonlyMap<string, ChildLink> {
     return this.childLinks
+  }
+
+  /** A linked child by peer id, or else by name. */
+  child (nameOrPeerId: string): ChildLink | undefined {
+    const byId = this.childLinks.get(nameOrPeerId)
+    if (byId !== undefined) return byId
+    const peerId = this.childNames.get(nameOrPeerId)
+    return peerId === undefined ? undefined : this.childLinks.get(peerId)
   }
 
   async start (): Promise<void> {
@@ -197,6 +206,7 @@ export class LinkService implements Startable {
       session
     }
     this.childLinks.set(child.peerId, child)
+    this.childNames.set(child.name, child.peerId)
     if (previous !== undefined) void previous.session.close('replaced by a newer link from the same peer')
     await session.reply(envelope, LinkKind.welcome, this.init.self)
     session.guard = this.init.guard
@@ -206,6 +216,7 @@ export class LinkService implements Startable {
     void session.closed.then(reason => {
       if (this.childLinks.get(child.peerId)?.session !== session) return
       this.childLinks.delete(child.peerId)
+      if (this.childNames.get(child.name) === child.peerId) this.childNames.delete(child.name)
       this.log.info({ peer: child.peerId, reason }, `child ${child.name} unlinked`)
     })
   }

@@ -47,6 +47,11 @@ export class NodeProcess {
     return this.options.home
   }
 
+  /** The node's process id while it runs (undefined before the start). */
+  get pid (): number | undefined {
+    return this.proc?.pid
+  }
+
   async start (): Promise<this> {
     const { home, name, listen = '/ip4/127.0.0.1/tcp/0', parent, muxers = [], heartbeatMs = 500, bus = 'none', open = true, extraArgs = [] } = this.options
     const args = [CLI, 'start', '--home', home, '--name', name, '--listen', listen, '--json-logs', '--heartbeat-ms', String(heartbeatMs), '--bus', bus]
@@ -79,9 +84,10 @@ export class NodeProcess {
         for (const listener of this.logListeners) listener(entry)
       }
     })
-    await waitFor(`${name} to listen (stderr: ${this.stderr.slice(-500)})`, () => {
+    await waitFor(`${name} to listen (stderr: ${this.stderr.slice(-500)})`, async () => {
       if (proc.exitCode !== null) throw new Error(`${name} exited with ${proc.exitCode}: ${this.stderr}`)
-      return this.logs.some(line => line.msg.endsWith('listening'))
+      // the log line, or (when the log level hides it) a status answer from this very process
+      return this.logs.some(line => line.msg.endsWith('listening')) || (await this.status()).process.pid === proc.pid
     }, { timeoutMs: 20_000 })
     return this
   }

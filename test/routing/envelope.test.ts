@@ -216,3 +216,20 @@ describe('FrameDecoder', () => {
     expect([...decoder.push(prefix.subarray(0, 2))]).toEqual([])
   })
 })
+
+describe('attachments', () => {
+  it('carry raw bytes after the JSON, and come back as they went, NUL bytes included', () => {
+    const attachment = new Uint8Array([0, 1, 2, 0, 255, 0])
+    const frame = encodeFrame({ ...envelope(), attachment }, MAX_FRAME_BYTES)
+    const decoder = new FrameDecoder(MAX_FRAME_BYTES)
+    const [payload] = [...decoder.push(frame)]
+    if (payload === undefined) throw new Error('no frame')
+    const decoded = decodeEnvelope(payload)
+    expect([...decoded.attachment ?? []]).toEqual([...attachment])
+    expect({ ...decoded, attachment: undefined }).toEqual({ ...envelope(), attachment: undefined })
+  })
+
+  it('count towards the frame cap', () => {
+    expect(() => encodeFrame({ ...envelope(), attachment: new Uint8Array(2_000) }, 1_000)).toThrow(FrameError)
+  })
+})
