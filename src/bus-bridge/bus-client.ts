@@ -39,7 +39,10 @@ export class BusClient {
   private readonly backoff: BackoffOptions
   private readonly listeners = new Set<Listener>()
   private readonly connectedListeners = new Set<() => void>()
+  /** frames sent and not yet echoed: text → send times, oldest first */
   private readonly sentRecently = new Map<string, number[]>()
+  private readonly sentOrder: Array<{ text: string, at: number }> = []
+  private sentOrderHead = 0
   private readonly controller = new AbortController()
   private socket?: WebSocket
   private running?: Promise<void>
@@ -159,10 +162,11 @@ export class BusClient {
 
   private remember (text: string): void {
     const now = Date.now()
-    const times = this.sentRecently.get(text) ?? []
-    times.push(now)
-    this.sentRecently.set(text, times)
-    if (this.sentRecently.size > 1_000) this.forgetOld(now)
+    const times = this.sentRecently.get(text)
+    if (times === undefined) this.sentRecently.set(text, [now])
+    else times.push(now)
+    this.sentOrder.push({ text, at: now })
+    this.forgetOld(now)
   }
 
   /** The OVOS bus (and the embedded one) hands every frame back to its sender as it was sent, text for text. */
@@ -174,10 +178,22 @@ export class BusClient {
     return true
   }
 
+  /** Drops what was sent too long ago to come back, oldest first: a frame whose echo never came stays at most this long. */
   private forgetOld (now: number): void {
-    for (const [key, times] of this.sentRecently) {
-      while (times.length > 0 && (times[0] ?? 0) < now - ECHO_MEMORY_MS) times.shift()
-      if (times.length === 0) this.sentRecently.delete(key)
+    while (this.sentOrderHead < this.sentOrder.length) {
+      const oldest = this.sentOrder[this.sentOrderHead] as { text: string, at: number }
+      if (oldest.at >= now - ECHO_MEMORY_MS) break
+      this.sentOrderHead++
+      const times = this.sentRecently.get(oldest.text)
+      // still waiting for this very send's echo (an echo takes the oldest time)
+      if (times?.[0] === oldest.at) {
+        times.shift()
+        if (times.length === 0) this.sentRecently.delete(oldest.text)
+      }
+    }
+    if (this.sentOrderHead > 1_024 && this.sentOrderHead * 2 > this.sentOrder.length) {
+      this.sentOrder.splice(0, this.sentOrderHead)
+      this.sentOrderHead = 0
     }
   }
 }

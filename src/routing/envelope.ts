@@ -98,11 +98,11 @@ export function decodeEnvelope (payload: Uint8Array | Uint8ArrayList): Envelope 
 function frameLengthDecoder (maxFrameBytes: number): (data: Uint8Array | Uint8ArrayList) => number {
   const maxPrefixBytes = varint.encodingLength(maxFrameBytes)
   return data => {
-    const byteAt = (i: number): number => data instanceof Uint8Array ? data[i] ?? 0 : data.get(i)
     const available = Math.min(data.byteLength, maxPrefixBytes)
+    const head = data.subarray(0, available)
     for (let i = 0; i < available; i++) {
-      if ((byteAt(i) & 0x80) === 0) {
-        const length = varint.decode(data)
+      if (((head[i] ?? 0) & 0x80) === 0) {
+        const length = varint.decode(head)
         if (length === 0) throw new FrameError('malformed', 'empty frame')
         return length
       }
