@@ -110,7 +110,15 @@ export class BusClient {
       this.log.warn({ type: message.type }, 'messagebus down: message not sent')
       return false
     }
-    const text = JSON.stringify(message)
+    let text: string
+    try {
+      text = JSON.stringify(message)
+    } catch (err) {
+      // e.g. data nested thousands deep, copied from a hostile message
+      this.counters.dropped++
+      this.log.warn({ type: message.type, err: errorMessage(err) }, 'message not sent: it cannot be written as JSON')
+      return false
+    }
     this.remember(text)
     socket.send(text)
     this.counters.sent++

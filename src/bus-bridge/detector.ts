@@ -12,6 +12,18 @@ export const DEFAULT_SAFETY_NET_MS = 20_000
 /** Fallbacks whose priority core never told us are assumed to sit where the stock catch-all does. */
 const UNKNOWN_FALLBACK_PRIORITY = 100
 const FALLBACK_HANDLER = 'MeshBridge.ask_parent'
+/** Sessions and utterances remembered at most: session ids come from the bus, and anyone on it may invent them. */
+const MAX_TRACKED = 256
+
+/** Sets `key` as the newest entry, forgetting the oldest ones beyond `max`. */
+function setBounded<K, V> (map: Map<K, V>, key: K, value: V, max = MAX_TRACKED): void {
+  map.delete(key)
+  map.set(key, value)
+  for (const oldest of map.keys()) {
+    if (map.size <= max) break
+    map.delete(oldest)
+  }
+}
 
 export interface DetectorOptions {
   skillId: string
@@ -144,19 +156,20 @@ export class UnhandledDetector {
 
   private rememberPriority (message: BusMessage): void {
     const { skill_id: id, priority } = message.data
-    if (typeof id === 'string' && typeof priority === 'number') this.priorities.set(id, priority)
+    if (typeof id === 'string' && typeof priority === 'number') setBounded(this.priorities, id, priority)
   }
 
   private answerPing (message: BusMessage): void {
     const canHandle = !isMeshTagged(message) && this.init.canAsk()
-    this.rounds.set(sessionId(message), { utterances: utterancesOf(message.data), willing: [] })
+    setBounded(this.rounds, sessionId(message), { utterances: utterancesOf(message.data), willing: [] })
     this.bus.emit(reply(message, 'ovos.skills.fallback.pong', { skill_id: this.options.skillId, can_handle: canHandle }, { skill_id: this.options.skillId }))
   }
 
   private notePong (message: BusMessage): void {
     const { skill_id: id, can_handle: canHandle } = message.data
     if (typeof id !== 'string' || id === this.options.skillId || canHandle !== true) return
-    this.rounds.get(sessionId(message))?.willing.push(id)
+    const willing = this.rounds.get(sessionId(message))?.willing
+    if (willing !== undefined && willing.length < MAX_TRACKED) willing.push(id)
   }
 
   /** The next fallback in core's order that said it can handle this utterance. */
@@ -228,6 +241,13 @@ export class UnhandledDetector {
     }
     const queue = this.pending.get(session) ?? []
     queue.push(utterance)
+    // an utterance nothing ever settles (no core on the bus, safety net off) must not be kept for ever
+    for (const dropped of queue.splice(0, Math.max(0, queue.length - MAX_TRACKED))) clearTimeout(dropped.timer)
+    for (const [oldSession, oldQueue] of this.pending) {
+      if (this.pending.size < MAX_TRACKED || oldSession === session) break
+      for (const dropped of oldQueue) clearTimeout(dropped.timer)
+      this.pending.delete(oldSession)
+    }
     this.pending.set(session, queue)
   }
 
@@ -265,7 +285,13 @@ export class UnhandledDetector {
       settled = true
       fn(...args)
     }
-    this.init.onUnhandled({ ...unhandled, answer: once(unhandled.answer), giveBack: once(unhandled.giveBack) })
+    const claim = { ...unhandled, answer: once(unhandled.answer), giveBack: once(unhandled.giveBack) }
+    // a request core sent before the parent went away (or one nobody should have sent): nothing to ask
+    if (!this.init.canAsk() || unhandled.utterances.length === 0) {
+      claim.giveBack()
+      return
+    }
+    this.init.onUnhandled(claim)
   }
 
   /** Speaks as a local skill would: the context of the message being answered, so the local audio plays it. */

@@ -5,7 +5,7 @@ import { z } from 'zod'
 import { DEFAULT_CATCH_ALL_FALLBACKS, DEFAULT_DELIVERED_TYPES, DEFAULT_FALLBACK_PRIORITY, DEFAULT_SAFETY_NET_MS, DEFAULT_SKILL_ID } from '../bus-bridge/index.ts'
 import { parseCidr } from '../access/index.ts'
 import { ConfigError, writeFileAtomic } from '../common/index.ts'
-import { ASK_DEADLINE_MS, MAX_ASKS_IN_FLIGHT_PER_CHILD } from '../routing/index.ts'
+import { ASK_DEADLINE_MS, MAX_ASKS_IN_FLIGHT_PER_CHILD, NodeNameSchema } from '../routing/index.ts'
 
 export const DEFAULT_PORT = 4773
 export const DEFAULT_LISTEN = [`/ip4/0.0.0.0/tcp/${DEFAULT_PORT}`]
@@ -30,7 +30,7 @@ const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
 
 /** The config file (`config.json` in the home) and the command-line flags share this shape. */
 export const ConfigSchema = z.object({
-  name: z.string().trim().min(1).max(64),
+  name: NodeNameSchema,
   listen: z.array(multiaddrText).min(1),
   parent: multiaddrText.nullable(),
   bus: busText,

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { encodeInviteToken, parseCidr, RoleSchema, type PeerRecord, type Permissions } from '../access/index.ts'
+import { NodeNameSchema } from '../routing/index.ts'
 import { ControlRefusal, type ControlRoutes } from './control.ts'
 import type { MeshNode } from './mesh-node.ts'
 
@@ -14,7 +15,7 @@ export interface PeerListing extends PeerRecord {
 }
 
 const InviteRequest = z.object({
-  name: z.string().trim().min(1).max(64),
+  name: NodeNameSchema,
   role: RoleSchema.exclude(['parent']),
   ttlMs: z.number().int().min(1_000).max(30 * 24 * 3600_000)
 })

@@ -136,6 +136,7 @@ export class AskRouter {
     this.counters.asksFromChildren++
     const question = QuestionSchema.safeParse(envelope.body)
     if (!question.success) {
+      this.log.warn({ peer: session.remotePeer, reason: question.error.issues[0]?.message }, 'dropped an unreadable question')
       await session.sendError('invalid', `ask field '${question.error.issues[0]?.path.join('.')}': ${question.error.issues[0]?.message}`, envelope.id)
       return
     }

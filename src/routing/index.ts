@@ -5,7 +5,7 @@ export type { Admission, ChildLink, EnvelopeHandler, LinkComponents, LinkInit, P
 export { LinkSession, LinkClosedError, RemoteError, RequestTimeoutError } from './link-session.ts'
 export type { RequestOptions, SendOptions } from './link-session.ts'
 export { decodeEnvelope, encodeFrame, FrameDecoder, FrameError, type Envelope } from './envelope.ts'
-export { LinkKind, type Hello, type Welcome, type LinkErrorCode, type Verdict } from './messages.ts'
+export { LinkKind, NodeNameSchema, type Hello, type Welcome, type LinkErrorCode, type Verdict } from './messages.ts'
 export * from './constants.ts'
 
 /** The link as a libp2p service: `createLibp2p({ services: { link: link(init) } })`. */

@@ -234,8 +234,17 @@ export class LinkSession {
       const reason = err instanceof FrameError ? err.message : String(err)
       this.counters.badFrames++
       this.log.warn({ peer: this.remotePeer, reason }, 'closing link: unreadable byte stream')
-      void this.sendError(err instanceof FrameError ? err.code : 'malformed', reason).then(async () => this.close(reason, { bye: false }))
+      this.endWith(err instanceof FrameError ? err.code : 'malformed', reason)
     }
+  }
+
+  /** Tells the other side why, then ends the link at once: nothing it sent after this is taken. */
+  endWith (code: LinkErrorCode, reason: string, re?: string): void {
+    if (!this.isOpen) return
+    // the error frame is handed to the muxer before the session is marked closed
+    void this.sendError(code, reason, re)
+    this.finish(reason)
+    this.stream.close({ signal: AbortSignal.timeout(CLOSE_TIMEOUT_MS) }).catch(() => { this.stream.abort(new Error(reason)) })
   }
 
   private take (payload: Uint8ArrayList): void {
@@ -254,7 +263,7 @@ export class LinkSession {
     if (verdict !== undefined && !verdict.ok) {
       this.counters.refused++
       if (verdict.cutOff === true) {
-        void this.sendError(verdict.code, verdict.message, envelope.id).then(async () => this.close(verdict.message, { bye: false }))
+        this.endWith(verdict.code, verdict.message, envelope.id)
       } else if (envelope.kind !== LinkKind.error) {
         void this.sendError(verdict.code, verdict.message, envelope.id)
       }

@@ -188,6 +188,8 @@ export class LinkService implements Startable {
       return
     }
     const admission = await (this.init.admit?.(peer, hello.data) ?? { ok: true as const })
+    // the peer may have gone while its admission was being decided
+    if (!session.isOpen) return
     if (!admission.ok) {
       this.counters.refusedChildren++
       this.log.warn({ peer: session.remotePeer, peerName: hello.data.name, code: admission.code, reason: admission.message }, 'refused a child')
@@ -207,18 +209,17 @@ export class LinkService implements Startable {
     }
     this.childLinks.set(child.peerId, child)
     this.childNames.set(child.name, child.peerId)
-    if (previous !== undefined) void previous.session.close('replaced by a newer link from the same peer')
-    await session.reply(envelope, LinkKind.welcome, this.init.self)
-    session.guard = this.init.guard
-    session.startHeartbeat()
-    this.log.info({ peer: child.peerId, addr: child.remoteAddr }, `child ${child.name} linked`)
-
     void session.closed.then(reason => {
       if (this.childLinks.get(child.peerId)?.session !== session) return
       this.childLinks.delete(child.peerId)
       if (this.childNames.get(child.name) === child.peerId) this.childNames.delete(child.name)
       this.log.info({ peer: child.peerId, reason }, `child ${child.name} unlinked`)
     })
+    if (previous !== undefined) void previous.session.close('replaced by a newer link from the same peer')
+    session.guard = this.init.guard
+    await session.reply(envelope, LinkKind.welcome, this.init.self).catch(() => {})
+    session.startHeartbeat()
+    this.log.info({ peer: child.peerId, addr: child.remoteAddr }, `child ${child.name} linked`)
   }
 
   private createSession (stream: Stream, connection: Connection, onEnvelope?: EnvelopeHandler): LinkSession {

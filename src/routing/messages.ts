@@ -10,10 +10,11 @@ export const LinkKind = {
   bye: 'bye'
 } as const
 
-const name = z.string().trim().min(1).max(64)
+/** A node's name as people say it: letters, digits, spaces and . _ ' - (it ends up in logs and tables). */
+export const NodeNameSchema = z.string().trim().min(1).max(64).regex(/^[\p{L}\p{N}][\p{L}\p{N}\p{Zs}._'-]*$/u, 'use letters, digits, spaces and . _ \' - only, starting with a letter or digit')
 
 export const WelcomeSchema = z.object({
-  name,
+  name: NodeNameSchema,
   version: z.string().max(64),
   capabilities: z.array(z.string().max(64)).max(64)
 })

@@ -1,17 +1,9 @@
-import { randomUUID } from 'node:crypto'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { mplex } from '@libp2p/mplex'
-import { tcp } from '@libp2p/tcp'
-import { LengthPrefixedDecoder } from '@libp2p/utils'
-import { multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p, type Libp2p } from 'libp2p'
 import * as varint from 'uint8-varint'
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest'
-import { HANDSHAKE_TIMEOUT_MS, LINK_PROTOCOL, MAX_FRAME_BYTES } from '../../src/routing/index.ts'
+import { HANDSHAKE_TIMEOUT_MS, MAX_FRAME_BYTES } from '../../src/routing/index.ts'
 import { Homes, NodeProcess, type LogLine } from '../helpers/node-process.ts'
+import { frame, RawPeers, type ErrorFrame, type Muxer, type RawLink } from '../helpers/raw-peer.ts'
 import { waitFor } from '../helpers/wait.ts'
-import type { Stream, StreamCloseEvent } from '@libp2p/interface'
 
 /**
  * Bad input on the link protocol, sent by a hand-made libp2p peer to a real parent node process that also
@@ -23,104 +15,9 @@ import type { Stream, StreamCloseEvent } from '@libp2p/interface'
 const HEARTBEAT_MS = 500
 const WARN = 40
 
-interface WireFrame {
-  v: number
-  id: string
-  kind: string
-  from: string
-  re?: string
-  body: unknown
-}
-
-interface ErrorFrame extends WireFrame {
-  body: { code: string, message: string }
-}
-
-const encoder = new TextEncoder()
-
-/** A length prefix and any payload, valid or not. */
-function frame (payload: string | Uint8Array): Uint8Array {
-  const bytes = typeof payload === 'string' ? encoder.encode(payload) : payload
-  const prefix = varint.encode(bytes.byteLength)
-  const out = new Uint8Array(prefix.byteLength + bytes.byteLength)
-  out.set(prefix, 0)
-  out.set(bytes, prefix.byteLength)
-  return out
-}
-
-/** One raw `/mycroft-mesh/link/1.0.0` stream: writes whatever bytes a test wants, records what comes back. */
-class RawLink {
-  readonly frames: WireFrame[] = []
-  remoteClosedWrite = false
-  closeEvent?: StreamCloseEvent
-  /** answer the parent's heartbeat pings, as a live peer does */
-  answerPings = true
-  readonly stream: Stream
-  readonly peerId: string
-  private readonly decoder = new LengthPrefixedDecoder({ maxDataLength: MAX_FRAME_BYTES })
-  private seen = 0
-
-  constructor (stream: Stream, peerId: string) {
-    this.stream = stream
-    this.peerId = peerId
-    stream.addEventListener('message', event => {
-      for (const payload of this.decoder.decode(event.data)) {
-        const received = JSON.parse(new TextDecoder().decode(payload.subarray())) as WireFrame
-        this.frames.push(received)
-        if (received.kind === 'ping' && this.answerPings) this.envelope({ kind: 'pong', re: received.id, body: received.body })
-      }
-    })
-    stream.addEventListener('remoteCloseWrite', () => { this.remoteClosedWrite = true })
-    stream.addEventListener('close', event => { this.closeEvent = event })
-  }
-
-  /** The parent closed its side of the stream or reset it. */
-  get ended (): boolean {
-    return this.remoteClosedWrite || this.closeEvent !== undefined
-  }
-
-  raw (bytes: Uint8Array): void {
-    this.stream.send(bytes)
-  }
-
-  /** Sends a well-formed envelope with `fields` laid over it; returns its id. */
-  envelope (fields: Record<string, unknown>): string {
-    const id = typeof fields.id === 'string' ? fields.id : randomUUID()
-    this.raw(frame(JSON.stringify({ v: 1, id, kind: 'ask', from: this.peerId, ttl: 16, route: [], body: {}, ...fields })))
-    return id
-  }
-
-  /** The next frame of `kind` not yet taken by an earlier call. */
-  async next (kind: string, timeoutMs = 5_000): Promise<WireFrame> {
-    return waitFor(`a ${kind} frame from the parent (got ${this.frames.map(f => f.kind).join(', ') || 'nothing'})`, () => {
-      const index = this.frames.findIndex((f, i) => i >= this.seen && f.kind === kind)
-      if (index < 0) return undefined
-      this.seen = index + 1
-      return this.frames[index]
-    }, { timeoutMs })
-  }
-
-  async nextError (timeoutMs = 5_000): Promise<ErrorFrame> {
-    return await this.next('error', timeoutMs) as ErrorFrame
-  }
-
-  async hello (name: string): Promise<WireFrame> {
-    const id = this.envelope({ kind: 'hello', body: { name, version: 'test', capabilities: [] } })
-    const welcome = await this.next('welcome')
-    expect(welcome.re).toBe(id)
-    return welcome
-  }
-
-  async waitEnded (what: string, timeoutMs = 5_000): Promise<void> {
-    await waitFor(`the parent to close the stream after ${what}`, () => this.ended, { timeoutMs })
-  }
-}
-
-type Muxer = 'yamux' | 'mplex'
-
 describe('the link protocol under bad input from a raw peer', () => {
   const homes = new Homes()
-  const clients: Libp2p[] = []
+  const peers = new RawPeers()
   let parent: NodeProcess
   let child: NodeProcess
   let parentAddr: string
@@ -140,21 +37,14 @@ describe('the link protocol under bad input from a raw peer', () => {
   })
 
   afterAll(async () => {
-    await Promise.all(clients.splice(0).map(async client => client.stop()))
+    await peers.stopAll()
     await Promise.all([child?.kill(), parent?.kill()])
     await homes.cleanup()
   })
 
   /** A fresh peer (own key, own connection) with one raw link stream to the parent. */
   async function rawLink (muxer: Muxer): Promise<RawLink> {
-    const client = await createLibp2p({
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [muxer === 'yamux' ? yamux() : mplex()]
-    })
-    clients.push(client)
-    const stream = await client.dialProtocol(multiaddr(parentAddr), LINK_PROTOCOL, { signal: AbortSignal.timeout(5_000) })
-    return new RawLink(stream, client.peerId.toString())
+    return peers.link(parentAddr, muxer)
   }
 
   /** The parent's warn lines about one raw peer. */
