@@ -60,6 +60,7 @@ export class TrustStore {
   readonly path: string
   private data: TrustFile
   private writing: Promise<void> = Promise.resolve()
+  private readonly batch: Array<{ change: (data: TrustFile) => void, resolve: () => void, reject: (err: Error) => void }> = []
 
   private constructor (path: string, data: TrustFile) {
     this.path = path
@@ -204,8 +205,26 @@ export class TrustStore {
     return had
   }
 
+  /**
+   * Group commit: changes that arrive while a write is under way go together into the next write, so a burst of
+   * admissions to a busy hub costs a few rewrites of the file instead of one each. Each change still resolves only
+   * once the file holds it, in order.
+   */
   private async update (change: (data: TrustFile) => void): Promise<void> {
-    await this.exclusive(async () => this.commit(change))
+    await new Promise<void>((resolve, reject) => {
+      this.batch.push({ change, resolve, reject })
+      if (this.batch.length === 1) void this.exclusive(async () => this.flushBatch())
+    })
+  }
+
+  private async flushBatch (): Promise<void> {
+    const batch = this.batch.splice(0)
+    try {
+      await this.commit(data => { for (const one of batch) one.change(data) })
+      for (const one of batch) one.resolve()
+    } catch (err) {
+      for (const one of batch) one.reject(err as Error)
+    }
   }
 
   /** Runs `work` after every earlier change has been written, and before any later one starts. */

@@ -279,6 +279,8 @@ export class LinkSession {
       case LinkKind.pong: {
         const pong = PingSchema.safeParse(envelope.body)
         if (pong.success) this.rttMs = Math.round((performance.now() - pong.data.t) * 100) / 100
+        // a ping sent with request() waits for this pong too
+        if (envelope.re !== undefined) this.pending.get(envelope.re)?.resolve(envelope)
         return
       }
       case LinkKind.bye: {

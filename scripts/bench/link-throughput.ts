@@ -1,0 +1,62 @@
+/**
+ * What one link carries: bytes per second one way over `/mycroft-mesh/link/1.0.0` (envelopes with attachments,
+ * Noise, yamux) to a link peer in another process, and bus messages per second from a parent's bus,
+ * across the link, onto a child's bus.
+ */
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { multiaddr } from '@multiformats/multiaddr'
+import { linkPeer } from './link-peer.ts'
+import { startMeshPair } from './mesh-pair.ts'
+
+/** Payload bytes per second of `chunkBytes`-sized envelopes. */
+export async function linkBytesPerSecond (bytes: number, chunkBytes: number): Promise<number> {
+  const sink = spawn(process.execPath, [fileURLToPath(new URL('./link-sink.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const addr = await new Promise<string>((resolve, reject) => {
+    let text = ''
+    sink.stdout.setEncoding('utf8').on('data', (chunk: string) => { text += chunk; if (text.includes('\n')) resolve(text.trim()) })
+    sink.once('exit', code => { reject(new Error(`link sink exited with ${code}`)) })
+  })
+  const node = await linkPeer('source')
+  try {
+    const { session } = await node.services.link.linkToParent([multiaddr(addr)])
+    const attachment = new Uint8Array(chunkBytes).fill(120)
+    const started = performance.now()
+    for (let sent = 0; sent < bytes; sent += chunkBytes) await session.send('blob', {}, { attachment })
+    const reply = await session.request('blob-end', {}, { timeoutMs: 120_000 })
+    const seconds = (performance.now() - started) / 1000
+    const received = (reply.body as { bytes: number }).bytes
+    if (received < bytes) throw new Error(`the sink had ${received} of ${bytes} bytes`)
+    return received / seconds
+  } finally {
+    await node.stop()
+    sink.kill()
+  }
+}
+
+/** Bus messages per second from the parent's bus to the child's, as a skill addressing a child would send them. */
+export async function linkBusMessagesPerSecond (messages: number, log: (line: string) => void): Promise<number> {
+  const pair = await startMeshPair()
+  try {
+    let arrived = 0
+    let lastAt = 0
+    const all = new Promise<void>(resolve => {
+      pair.childBus.onMessage(message => {
+        if (message.type !== 'speak' || message.data.bench !== true) return
+        lastAt = performance.now()
+        if (++arrived === messages) resolve()
+      })
+    })
+    const started = performance.now()
+    for (let i = 0; i < messages; i++) {
+      pair.parentBus.emit({ type: 'speak', data: { utterance: `message ${i}`, lang: 'en-US', bench: true }, context: { source: 'skills', destination: 'kitchen' } })
+      if (i % 500 === 499) await new Promise(resolve => setImmediate(resolve))
+    }
+    const timer = setTimeout(() => { log(`bus messages: only ${arrived} of ${messages} arrived`) }, 60_000)
+    await all
+    clearTimeout(timer)
+    return messages / ((lastAt - started) / 1000)
+  } finally {
+    await pair.close()
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * `npm run bench [-- --quick] [-- --out FILE]`: what the mesh costs, measured against the bare wire in the same
+ * run, printed as a table and written as JSON. See BENCHMARKS.md for what each figure means.
+ */
+import { writeFile } from 'node:fs/promises'
+import { parseArgs } from 'node:util'
+import { benchAskOverhead } from './ask-overhead.ts'
+import { rawTcpRoundTrip, rawTcpThroughput, rawWsMessagesPerSecond } from './baselines.ts'
+import { benchHubCapacity } from './hub-capacity.ts'
+import { linkBusMessagesPerSecond, linkBytesPerSecond } from './link-throughput.ts'
+import { benchRelink } from './relink.ts'
+import { describeMachine, round } from './stats.ts'
+
+const { values: flags } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' } } })
+const quick = flags.quick === true
+const size = quick
+  ? { rtt: 2_000, tcpBytes: 256 * 2 ** 20, wsMessages: 50_000, asks: 300, rounds: 3, busMessages: 20_000, children: 1_000, processes: 4, relinks: 3 }
+  : { rtt: 10_000, tcpBytes: 1024 * 2 ** 20, wsMessages: 200_000, asks: 2_000, rounds: 10, busMessages: 100_000, children: 3_000, processes: 6, relinks: 10 }
+
+const started = Date.now()
+const log = (line: string): void => { process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`) }
+
+interface Row { figure: string, value: number, unit: string, baseline?: string, target?: string, met?: boolean }
+const rows: Row[] = []
+const figures: Record<string, number> = {}
+function record (row: Row & { key: string }): void {
+  const { key, ...rest } = row
+  figures[key] = rest.value
+  rows.push(rest)
+}
+
+const CHUNK = 64 * 1024
+const BUS_MESSAGE = JSON.stringify({ type: 'speak', data: { utterance: 'message 1', lang: 'en-US', bench: true }, context: { source: 'skills', destination: 'kitchen' } })
+
+log(`mycroft-mesh benchmarks (${quick ? 'quick' : 'full'} run)`)
+log('baseline: raw TCP round trip, 200 B')
+const tcpRtt = await rawTcpRoundTrip(size.rtt)
+figures.raw_tcp_rtt_p50_ms = round(tcpRtt.p50, 4)
+figures.raw_tcp_rtt_p99_ms = round(tcpRtt.p99, 4)
+
+log('ask overhead, one hop')
+const asks = await benchAskOverhead({ sequential: size.asks, concurrency: 100, concurrentRounds: size.rounds, log })
+const rttNote = `raw TCP RTT p50 ${round(tcpRtt.p50, 3)} ms`
+record({ key: 'ask_overhead_p50_ms', figure: 'ask overhead p50, 1 at a time', value: round(asks.one.p50_ms), unit: 'ms', baseline: `${round(asks.one.p50_ms / tcpRtt.p50, 1)}× ${rttNote}`, target: '≤ 1', met: asks.one.p50_ms <= 1 })
+record({ key: 'ask_overhead_p99_ms', figure: 'ask overhead p99, 1 at a time', value: round(asks.one.p99_ms), unit: 'ms', baseline: `raw TCP RTT p99 ${round(tcpRtt.p99, 3)} ms` })
+record({ key: 'ask_overhead_100_p50_ms', figure: 'ask overhead p50, 100 at once', value: round(asks.concurrent.p50_ms), unit: 'ms', target: '≤ 1', met: asks.concurrent.p50_ms <= 1 })
+record({ key: 'ask_overhead_100_p99_ms', figure: 'ask overhead p99, 100 at once', value: round(asks.concurrent.p99_ms), unit: 'ms', target: '≤ 5', met: asks.concurrent.p99_ms <= 5 })
+
+log('baseline: raw websocket messages per second')
+const wsRate = await rawWsMessagesPerSecond(size.wsMessages, BUS_MESSAGE)
+figures.raw_ws_msgs_per_s = Math.round(wsRate)
+log('bus messages across one link')
+const busRate = await linkBusMessagesPerSecond(size.busMessages, log)
+record({ key: 'link_msgs_per_s', figure: 'bus messages per second over one link', value: Math.round(busRate), unit: 'msg/s', baseline: `${round(busRate / wsRate, 3)}× raw ws ${Math.round(wsRate)} msg/s`, target: '≥ 20,000', met: busRate >= 20_000 })
+
+log('baseline: raw TCP throughput')
+const tcpRate = await rawTcpThroughput(size.tcpBytes, CHUNK)
+figures.raw_tcp_mib_per_s = round(tcpRate / 2 ** 20, 1)
+log('link throughput')
+const linkRate = await linkBytesPerSecond(size.tcpBytes, CHUNK)
+figures.link_mib_per_s = round(linkRate / 2 ** 20, 1)
+record({ key: 'link_throughput_ratio_vs_tcp', figure: 'link throughput / raw TCP', value: round(linkRate / tcpRate), unit: '×', baseline: `${figures.link_mib_per_s} vs ${figures.raw_tcp_mib_per_s} MiB/s`, target: '≥ 0.5', met: linkRate / tcpRate >= 0.5 })
+
+log(`hub capacity: ${size.children} children over ${size.processes} processes`)
+const hub = await benchHubCapacity({ children: size.children, processes: size.processes, log })
+record({ key: 'children_held', figure: 'children held by one hub', value: hub.children_held, unit: 'children', baseline: `of ${size.children}`, target: `${size.children}`, met: hub.children_held === size.children })
+record({ key: 'rss_per_child_kb', figure: 'hub RSS per child', value: round(hub.rss_per_child_kb, 1), unit: 'KB', target: '≤ 100', met: hub.rss_per_child_kb <= 100 })
+record({ key: 'heap_per_child_kb', figure: 'hub heap per child', value: round(hub.heap_per_child_kb, 1), unit: 'KB' })
+record({ key: 'connect_all_s', figure: 'time to link them all', value: round(hub.connect_all_s, 1), unit: 's' })
+figures.hub_rss_mb = round(hub.hub_rss_mb, 1)
+figures.hub_heap_mb = round(hub.hub_heap_mb, 1)
+
+log('re-link after the parent restarts')
+const relink = await benchRelink({ rounds: size.relinks, log })
+record({ key: 'relink_ms', figure: 're-link after a parent restart, p50', value: Math.round(relink.relink_ms_p50), unit: 'ms', baseline: `max ${Math.round(relink.relink_ms_max)} ms`, target: '≤ 5,000', met: relink.relink_ms_max <= 5_000 })
+
+const table = [
+  ['figure', 'value', 'beside it', 'target'],
+  ...rows.map(row => [row.figure, `${row.value} ${row.unit}`, row.baseline ?? '', row.target === undefined ? '' : `${row.target} ${row.met === true ? '✓' : '✗'}`])
+]
+const widths = table[0]?.map((_, i) => Math.max(...table.map(line => (line[i] ?? '').length))) ?? []
+process.stdout.write(`${table.map(line => line.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n')}\n`)
+
+const report = { run: quick ? 'quick' : 'full', date: new Date().toISOString(), duration_s: Math.round((Date.now() - started) / 1000), machine: describeMachine(), figures }
+if (flags.out !== undefined) {
+  await writeFile(flags.out, `${JSON.stringify(report, null, 2)}\n`)
+  log(`figures written to ${flags.out}`)
+}
+process.exit(0)
