@@ -61,13 +61,10 @@ export interface LinkCounters {
 }
 
 /** The parent refused our `hello`, or did not answer it with a `welcome`. */
-export class LinkRefusedError extends Error {
-  readonly code: string
-
+export class LinkRefusedError extends RemoteError {
   constructor (code: string, message: string) {
-    super(message)
+    super(code, message)
     this.name = 'LinkRefusedError'
-    this.code = code
   }
 }
 
@@ -151,7 +148,7 @@ export class LinkService implements Startable {
       return { peerId: session.remotePeer, remoteAddr: connection.remoteAddr.toString(), welcome: welcome.data, session }
     } catch (err) {
       session.abort(err instanceof Error ? err.message : String(err))
-      if (err instanceof RemoteError) throw new LinkRefusedError(err.code, err.message)
+      if (err instanceof RemoteError && !(err instanceof LinkRefusedError)) throw new LinkRefusedError(err.code, err.message)
       throw err
     }
   }
