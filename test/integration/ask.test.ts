@@ -1,45 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { StandInAssistant, STAND_IN_DONT_KNOW, type StandInOptions } from '../../scripts/demo/stand-in-assistant.ts'
+import { StandInAssistant, STAND_IN_DONT_KNOW } from '../../scripts/demo/stand-in-assistant.ts'
 import { BusProbe, type BusMessage } from '../helpers/bus-probe.ts'
-import { Homes, NodeProcess } from '../helpers/node-process.ts'
+import { NodeProcess } from '../helpers/node-process.ts'
+import { Rooms, type Room } from '../helpers/rooms.ts'
 import { waitFor } from '../helpers/wait.ts'
 
-interface Room {
-  node: NodeProcess
-  bus: BusProbe
-  assistant?: StandInAssistant
-}
-
-const homes = new Homes()
-const rooms: Room[] = []
-
-afterEach(async () => {
-  for (const room of rooms.splice(0)) {
-    await room.bus.close()
-    room.assistant?.close()
-    await room.node.kill()
-  }
-  await homes.cleanup()
-})
-
-/** A node with an embedded bus, a probe on that bus, and optionally a stand-in assistant on it. */
-async function room (name: string, { parent, assistant, extraArgs = [] }: { parent?: Room, assistant?: StandInOptions, extraArgs?: string[] } = {}): Promise<Room> {
-  const node = new NodeProcess({
-    home: await homes.make(`mm-${name}-`),
-    name,
-    parent: parent === undefined ? undefined : await parent.node.addr(),
-    bus: 'embedded:0',
-    extraArgs
-  })
-  await node.start()
-  const url = (await node.status()).bus.url
-  if (url === null) throw new Error(`${name} has no bus`)
-  const made: Room = { node, bus: await BusProbe.connect(url) }
-  if (assistant !== undefined) made.assistant = await new StandInAssistant(assistant).connect(url)
-  rooms.push(made)
-  if (parent !== undefined) await waitFor(`${name} to link`, async () => (await node.status()).parent.state === 'linked')
-  return made
-}
+const rooms = new Rooms()
+afterEach(async () => { await rooms.cleanup() })
+const room = rooms.room.bind(rooms)
 
 const speaks = (bus: BusProbe): BusMessage[] => bus.of('speak')
 const spoken = (bus: BusProbe): string[] => speaks(bus).map(message => String(message.data.utterance))
@@ -150,7 +118,7 @@ describe('loops', () => {
     await aAgain.start()
     const url = (await aAgain.status()).bus.url ?? ''
     const ring: Room = { node: aAgain, bus: await BusProbe.connect(url), assistant: await new StandInAssistant({ fallbackUnknown: true }).connect(url) }
-    rooms.push(ring)
+    rooms.adopt(ring)
     await waitFor('the ring to close', async () => (await aAgain.status()).parent.state === 'linked' && (await b.node.status()).parent.state === 'linked')
 
     ring.bus.say('who is first')

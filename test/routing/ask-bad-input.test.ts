@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { StandInAssistant, STAND_IN_DONT_KNOW, type StandInOptions } from '../../scripts/demo/stand-in-assistant.ts'
+import { STAND_IN_DONT_KNOW } from '../../scripts/demo/stand-in-assistant.ts'
 import { VIOLATION_LIMIT } from '../../src/access/access-control.ts'
 import { defaultPermissions } from '../../src/access/permissions.ts'
 import { MAX_ASKS_IN_FLIGHT_PER_CHILD } from '../../src/routing/constants.ts'
-import { BusProbe, type BusMessage } from '../helpers/bus-probe.ts'
-import { Homes, NodeProcess, type LogLine } from '../helpers/node-process.ts'
+import type { BusMessage, BusProbe } from '../helpers/bus-probe.ts'
+import { type LogLine, type NodeProcess } from '../helpers/node-process.ts'
+import { Rooms, type Room } from '../helpers/rooms.ts'
 import { openLink, RawPeers, type ErrorFrame, type RawLink, type WireFrame } from '../helpers/raw-peer.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -24,12 +25,6 @@ const SLOW_QUESTION = 'count the stars'
 const SLOW_ANSWER = 'About two thousand five hundred, on a clear night.'
 const ANSWER_DELAY_MS = 2_000
 const CHILD_RATE = defaultPermissions('child').framesPerSecond
-
-interface Room {
-  node: NodeProcess
-  bus: BusProbe
-  assistant?: StandInAssistant
-}
 
 const question = (utterance: string, deadlineMs = 10_000): Record<string, unknown> => ({ utterances: [utterance], lang: 'en-US', deadlineMs })
 const spoken = (bus: BusProbe, since = 0): string[] => bus.messages.slice(since).filter(m => m.type === 'speak').map(m => String(m.data.utterance))
@@ -60,37 +55,14 @@ function countFrames (frames: WireFrame[]): RawFrameCounts {
 }
 
 describe('the ask flow under bad input', () => {
-  const homes = new Homes()
   const peers = new RawPeers()
-  const rooms: Room[] = []
+  const rooms = new Rooms()
+  const room = rooms.room.bind(rooms)
 
   afterAll(async () => {
     await peers.stopAll()
-    for (const room of rooms.splice(0)) {
-      await room.bus.close()
-      room.assistant?.close()
-      await room.node.kill()
-    }
-    await homes.cleanup()
+    await rooms.cleanup()
   })
-
-  /** A node with an embedded bus, a probe on that bus and optionally a stand-in assistant on it. */
-  async function room (name: string, { parent, assistant, extraArgs = [] }: { parent?: string, assistant?: StandInOptions, extraArgs?: string[] } = {}): Promise<Room> {
-    const node = new NodeProcess({ home: await homes.make(`mm-ask-${name}-`), name, parent, bus: 'embedded:0', extraArgs })
-    try {
-      await node.start()
-      const url = (await node.status()).bus.url
-      if (url === null) throw new Error(`${name} has no bus`)
-      const made: Room = { node, bus: await BusProbe.connect(url) }
-      rooms.push(made)
-      if (assistant !== undefined) made.assistant = await new StandInAssistant(assistant).connect(url)
-      if (parent !== undefined) await waitFor(`${name} to link`, async () => (await node.status()).parent.state === 'linked')
-      return made
-    } catch (err) {
-      await node.kill()
-      throw err
-    }
-  }
 
   /** Speaks `utterance` in `asker` and resolves with what its bus speaks next (the answer or the local "I don't know"). */
   async function askThrough (asker: Room, utterance: string, timeoutMs = 15_000): Promise<BusMessage> {

@@ -1,0 +1,57 @@
+import { StandInAssistant, type StandInOptions } from '../../scripts/demo/stand-in-assistant.ts'
+import { BusProbe } from './bus-probe.ts'
+import { Homes, NodeProcess } from './node-process.ts'
+import { waitFor } from './wait.ts'
+
+/** A node with an embedded bus, a probe on that bus, and optionally a stand-in assistant on it. */
+export interface Room {
+  node: NodeProcess
+  bus: BusProbe
+  assistant?: StandInAssistant
+}
+
+export interface RoomOptions {
+  /** the parent room, or its address */
+  parent?: Room | string
+  assistant?: StandInOptions
+  extraArgs?: string[]
+}
+
+/** The rooms one test file starts, and their cleanup. */
+export class Rooms {
+  readonly all: Room[] = []
+  private readonly homes = new Homes()
+
+  async room (name: string, { parent, assistant, extraArgs = [] }: RoomOptions = {}): Promise<Room> {
+    const parentAddr = typeof parent === 'object' ? await parent.node.addr() : parent
+    const node = new NodeProcess({ home: await this.homes.make(`mm-${name}-`), name, parent: parentAddr, bus: 'embedded:0', extraArgs })
+    try {
+      await node.start()
+      const url = (await node.status()).bus.url
+      if (url === null) throw new Error(`${name} has no bus`)
+      const made: Room = { node, bus: await BusProbe.connect(url) }
+      this.all.push(made)
+      if (assistant !== undefined) made.assistant = await new StandInAssistant(assistant).connect(url)
+      if (parentAddr !== undefined) await waitFor(`${name} to link`, async () => (await node.status()).parent.state === 'linked')
+      return made
+    } catch (err) {
+      await node.kill()
+      throw err
+    }
+  }
+
+  /** Keeps a room made elsewhere (a node restarted by the test) for the cleanup. */
+  adopt (room: Room): Room {
+    this.all.push(room)
+    return room
+  }
+
+  async cleanup (): Promise<void> {
+    for (const room of this.all.splice(0)) {
+      await room.bus.close()
+      room.assistant?.close()
+      await room.node.kill()
+    }
+    await this.homes.cleanup()
+  }
+}
