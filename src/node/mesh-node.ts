@@ -1,3 +1,4 @@
+import { parseUntrusted } from '../common/index.ts'
 import { readFile } from 'node:fs/promises'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -294,7 +295,7 @@ export class MeshNode {
       void session.sendError('refused', 'only a parent may send bus messages to this node')
       return
     }
-    const parsed = BusEnvelopeSchema.safeParse(body)
+    const parsed = parseUntrusted(BusEnvelopeSchema, body)
     if (!parsed.success) {
       void session.sendError('invalid', `bus field '${parsed.error.issues[0]?.path.join('.')}': ${parsed.error.issues[0]?.message}`)
       return

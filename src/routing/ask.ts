@@ -1,3 +1,4 @@
+import { parseUntrusted } from '../common/index.ts'
 import { z } from 'zod'
 import { errorMessage, type Logger } from '../common/index.ts'
 import { ASK_DEADLINE_MS, DEFAULT_TTL, HOP_MARGIN_MS, LOCAL_ANSWER_SHARE, MAX_ASKS_IN_FLIGHT_PER_CHILD } from './constants.ts'
@@ -122,7 +123,7 @@ export class AskRouter {
         ttl,
         timeoutMs: deadlineMs
       })
-      const answer = AnswerSchema.safeParse(reply.body)
+      const answer = parseUntrusted(AnswerSchema, reply.body)
       if (reply.kind !== AskKind.answer || !answer.success) return noAnswer('error', `the parent answered with an unreadable ${reply.kind}`)
       return answer.data
     } catch (err) {
@@ -134,7 +135,7 @@ export class AskRouter {
 
   private async handleAsk (envelope: Envelope, session: LinkSession): Promise<void> {
     this.counters.asksFromChildren++
-    const question = QuestionSchema.safeParse(envelope.body)
+    const question = parseUntrusted(QuestionSchema, envelope.body)
     if (!question.success) {
       this.log.warn({ peer: session.remotePeer, reason: question.error.issues[0]?.message }, 'dropped an unreadable question')
       await session.sendError('invalid', `ask field '${question.error.issues[0]?.path.join('.')}': ${question.error.issues[0]?.message}`, envelope.id)

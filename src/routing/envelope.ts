@@ -1,3 +1,4 @@
+import { parseUntrusted } from '../common/index.ts'
 import { LengthPrefixedDecoder } from '@libp2p/utils'
 import * as varint from 'uint8-varint'
 import { z } from 'zod'
@@ -80,7 +81,7 @@ export function decodeEnvelope (payload: Uint8Array | Uint8ArrayList): Envelope 
   if (typeof version === 'number' && version !== ENVELOPE_VERSION) {
     throw new FrameError('unsupported-version', `envelope version ${version} is not supported; this node speaks version ${ENVELOPE_VERSION}`, id)
   }
-  const parsed = EnvelopeSchema.safeParse(value)
+  const parsed = parseUntrusted(EnvelopeSchema, value)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
     const where = issue?.path.join('.') ?? ''

@@ -1,3 +1,4 @@
+import { parseUntrusted } from '../common/index.ts'
 import { randomUUID } from 'node:crypto'
 import { CLOSE_TIMEOUT_MS, DEFAULT_TTL, DRAIN_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './constants.ts'
 import { decodeEnvelope, encodeFrame, FrameDecoder, FrameError, type Envelope } from './envelope.ts'
@@ -272,19 +273,19 @@ export class LinkSession {
 
     switch (envelope.kind) {
       case LinkKind.ping: {
-        const ping = PingSchema.safeParse(envelope.body)
+        const ping = parseUntrusted(PingSchema, envelope.body)
         void this.send(LinkKind.pong, ping.success ? ping.data : {}, { re: envelope.id }, { waitForDrain: false }).catch(() => {})
         return
       }
       case LinkKind.pong: {
-        const pong = PingSchema.safeParse(envelope.body)
+        const pong = parseUntrusted(PingSchema, envelope.body)
         if (pong.success) this.rttMs = Math.round((performance.now() - pong.data.t) * 100) / 100
         // a ping sent with request() waits for this pong too
         if (envelope.re !== undefined) this.pending.get(envelope.re)?.resolve(envelope)
         return
       }
       case LinkKind.bye: {
-        const bye = ByeSchema.safeParse(envelope.body)
+        const bye = parseUntrusted(ByeSchema, envelope.body)
         void this.close(`the other side said goodbye: ${bye.success ? bye.data.reason : 'no reason given'}`, { bye: false })
         return
       }
@@ -294,7 +295,7 @@ export class LinkSession {
       const pending = this.pending.get(envelope.re)
       if (pending !== undefined) {
         if (envelope.kind === LinkKind.error) {
-          const body = ErrorBodySchema.safeParse(envelope.body)
+          const body = parseUntrusted(ErrorBodySchema, envelope.body)
           pending.reject(body.success ? new RemoteError(body.data.code, body.data.message) : new RemoteError('internal', 'unreadable error'))
         } else {
           pending.resolve(envelope)

@@ -1,3 +1,4 @@
+import { parseUntrusted } from '../common/index.ts'
 import { serviceCapabilities } from '@libp2p/interface'
 import {
   HANDSHAKE_TIMEOUT_MS, HEARTBEAT_INTERVAL_MS, LINK_PROTOCOL, MAX_FRAME_BYTES,
@@ -139,7 +140,7 @@ export class LinkService implements Startable {
         timeoutMs: this.init.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
         signal: options.signal
       })
-      const welcome = WelcomeSchema.safeParse(reply.body)
+      const welcome = parseUntrusted(WelcomeSchema, reply.body)
       if (reply.kind !== LinkKind.welcome || !welcome.success) {
         throw new LinkRefusedError('handshake', `the parent answered hello with an unreadable ${reply.kind}`)
       }
@@ -176,7 +177,7 @@ export class LinkService implements Startable {
       await session.close(`${envelope.kind} before hello`, { bye: false })
       return
     }
-    const hello = HelloSchema.safeParse(envelope.body)
+    const hello = parseUntrusted(HelloSchema, envelope.body)
     if (!hello.success) {
       const reason = `hello field '${hello.error.issues[0]?.path.join('.')}': ${hello.error.issues[0]?.message}`
       this.log.warn({ peer: session.remotePeer, reason }, 'closing link: unreadable hello')
@@ -234,7 +235,7 @@ export class LinkService implements Startable {
 
   private async dispatch (envelope: Envelope, session: LinkSession): Promise<void> {
     if (envelope.kind === LinkKind.error) {
-      const body = ErrorBodySchema.safeParse(envelope.body)
+      const body = parseUntrusted(ErrorBodySchema, envelope.body)
       this.log.warn({ peer: session.remotePeer, code: body.data?.code, reason: body.data?.message }, 'the other side reported an error')
       return
     }
