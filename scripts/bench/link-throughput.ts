@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { multiaddr } from '@multiformats/multiaddr'
-import { linkPeer } from './link-peer.ts'
+import { linkPeer } from '../../test/helpers/link-peer.ts'
 import { startMeshPair } from './mesh-pair.ts'
 
 /** Payload bytes per second of `chunkBytes`-sized envelopes. */

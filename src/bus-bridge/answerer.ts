@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { MESH_CONTEXT_KEY } from './detector.ts'
 import { destinationsOf, forward, isRecord, type BusMessage } from './message.ts'
-import type { BusClient } from './bus-client.ts'
+import type { MessageBus } from './bus.ts'
 import type { Logger } from '../common/index.ts'
 
 /** The stock OVOS catch-all; left out of children's sessions so that "I don't know" reaches the mesh instead. */
@@ -21,7 +21,7 @@ export interface SpokenAnswer {
 }
 
 export interface AnswererInit {
-  bus: BusClient
+  bus: MessageBus
   log: Logger
   catchAllFallbacks?: string[]
   deliveredTypes?: string[]

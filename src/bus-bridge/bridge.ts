@@ -1,7 +1,8 @@
 import WebSocket from 'ws'
 import { errorMessage, UserError, type Logger } from '../common/index.ts'
 import { ChildAnswerer, type ChildRef, type SpokenAnswer } from './answerer.ts'
-import { BusClient, type BusClientCounters, type BusState } from './bus-client.ts'
+import { BusClient } from './bus-client.ts'
+import type { BusClientCounters, BusState, MessageBus } from './bus.ts'
 import { BUS_PATH, DEFAULT_BUS_PORT, EmbeddedBus } from './bus-server.ts'
 import { MESH_CONTEXT_KEY, UnhandledDetector, type DetectorOptions, type Unhandled } from './detector.ts'
 import { isRecord, type BusMessage } from './message.ts'
@@ -53,15 +54,15 @@ export class BusBridge {
   readonly mode: BusMode
   private readonly init: BusBridgeInit
   private readonly embedded?: EmbeddedBus
-  private readonly client: BusClient
+  private readonly client: MessageBus
   private readonly detector: UnhandledDetector
   private readonly answerer: ChildAnswerer
 
-  private constructor (init: BusBridgeInit, url: string, embedded?: EmbeddedBus) {
+  private constructor (init: BusBridgeInit, bus: string | EmbeddedBus) {
     this.init = init
-    this.embedded = embedded
-    this.mode = embedded === undefined ? 'external' : 'embedded'
-    this.client = new BusClient({ url, log: init.log })
+    this.embedded = typeof bus === 'string' ? undefined : bus
+    this.mode = this.embedded === undefined ? 'external' : 'embedded'
+    this.client = typeof bus === 'string' ? new BusClient({ url: bus, log: init.log }) : bus.attach()
     this.detector = new UnhandledDetector({ bus: this.client, options: init.detector, log: init.log, canAsk: init.canAsk, onUnhandled: init.onUnhandled })
     this.answerer = new ChildAnswerer({
       bus: this.client,
@@ -79,11 +80,11 @@ export class BusBridge {
     let bridge: BusBridge
     if (embeddedPort !== null) {
       const embedded = await hostBus(Number(embeddedPort[1] ?? DEFAULT_BUS_PORT), init.log)
-      bridge = new BusBridge(init, embedded.url, embedded)
+      bridge = new BusBridge(init, embedded)
     } else if (init.spec === 'auto' && !await probeBus(DEFAULT_BUS_URL)) {
       init.log.info('no messagebus at the default address: hosting one')
       const embedded = await hostBus(DEFAULT_BUS_PORT, init.log)
-      bridge = new BusBridge(init, embedded.url, embedded)
+      bridge = new BusBridge(init, embedded)
     } else {
       bridge = new BusBridge(init, init.spec === 'auto' ? DEFAULT_BUS_URL : init.spec)
     }

@@ -1,23 +1,11 @@
 import WebSocket from 'ws'
 import { errorMessage, runReconnectLoop, type BackoffOptions, type Logger } from '../common/index.ts'
+import { messageText, newCounters, notifyListeners, type BusClientCounters, type BusListener, type BusState, type MessageBus } from './bus.ts'
 import { frameText, parseBusMessage, type BusMessage } from './message.ts'
 
 /** How long a frame we sent is remembered, to recognise the bus echoing it back to us. */
 const ECHO_MEMORY_MS = 10_000
 const CONNECT_TIMEOUT_MS = 3_000
-
-export type BusState = 'connecting' | 'connected' | 'stopped'
-
-export interface BusClientCounters {
-  received: number
-  sent: number
-  /** frames we sent that the bus echoed back, dropped */
-  echoes: number
-  /** frames from others that were not a JSON message, dropped */
-  nonJson: number
-  /** messages we could not send because the bus was down */
-  dropped: number
-}
 
 export interface BusClientInit {
   url: string
@@ -25,19 +13,17 @@ export interface BusClientInit {
   backoff?: BackoffOptions
 }
 
-type Listener = (message: BusMessage) => void
-
 /**
  * A client of the Mycroft/OVOS messagebus: reconnects with backoff when the bus goes away, sends nothing but
  * JSON, drops the echoes of its own frames (the OVOS bus sends every frame to every client, the sender
  * included) and survives frames from others that are not JSON.
  */
-export class BusClient {
+export class BusClient implements MessageBus {
   readonly url: string
-  readonly counters: BusClientCounters = { received: 0, sent: 0, echoes: 0, nonJson: 0, dropped: 0 }
+  readonly counters: BusClientCounters = newCounters()
   private readonly log: Logger
   private readonly backoff: BackoffOptions
-  private readonly listeners = new Set<Listener>()
+  private readonly listeners = new Set<BusListener>()
   private readonly connectedListeners = new Set<() => void>()
   /** frames sent and not yet echoed: text → send times, oldest first */
   private readonly sentRecently = new Map<string, number[]>()
@@ -90,19 +76,16 @@ export class BusClient {
     await this.running
   }
 
-  /** Calls `listener` for every message from others; returns the unsubscribe function. */
-  onMessage (listener: Listener): () => void {
+  onMessage (listener: BusListener): () => void {
     this.listeners.add(listener)
     return () => { this.listeners.delete(listener) }
   }
 
-  /** Calls `listener` each time the bus (re)connects. */
   onConnected (listener: () => void): () => void {
     this.connectedListeners.add(listener)
     return () => { this.connectedListeners.delete(listener) }
   }
 
-  /** Sends a message; false (and a log line) when the bus is down. */
   emit (message: BusMessage): boolean {
     const socket = this.socket
     if (socket === undefined || socket.readyState !== WebSocket.OPEN) {
@@ -110,13 +93,9 @@ export class BusClient {
       this.log.warn({ type: message.type }, 'messagebus down: message not sent')
       return false
     }
-    let text: string
-    try {
-      text = JSON.stringify(message)
-    } catch (err) {
-      // e.g. data nested thousands deep, copied from a hostile message
+    const text = messageText(message, this.log)
+    if (text === undefined) {
       this.counters.dropped++
-      this.log.warn({ type: message.type, err: errorMessage(err) }, 'message not sent: it cannot be written as JSON')
       return false
     }
     this.remember(text)
@@ -159,13 +138,7 @@ export class BusClient {
       return
     }
     this.counters.received++
-    for (const listener of this.listeners) {
-      try {
-        listener(message)
-      } catch (err) {
-        this.log.error({ err, type: message.type }, 'a messagebus listener failed')
-      }
-    }
+    notifyListeners(this.listeners, message, this.log)
   }
 
   private remember (text: string): void {

@@ -1,5 +1,6 @@
 import { WebSocketServer } from 'ws'
-import { frameText, parseBusMessage } from './message.ts'
+import { messageText, newCounters, notifyListeners, type BusClientCounters, type BusListener, type BusState, type MessageBus } from './bus.ts'
+import { frameText, parseBusMessage, type BusMessage } from './message.ts'
 import type { Logger } from '../common/index.ts'
 import type { AddressInfo } from 'node:net'
 
@@ -17,11 +18,13 @@ export interface EmbeddedBusInit {
 /**
  * A messagebus with the OVOS bus's semantics, for machines without one: greets each client with
  * `connected` and delivers every frame to every client, the sender included. Unlike the OVOS bus it drops
- * frames that are not JSON messages (one such frame makes the Python clients reconnect).
+ * frames that are not JSON messages (one such frame makes the Python clients reconnect). The node hosting it
+ * attaches in-process (`attach()`), without a websocket of its own.
  */
 export class EmbeddedBus {
   readonly counters = { frames: 0, dropped: 0 }
   private readonly init: EmbeddedBusInit
+  private readonly attached = new Set<AttachedBusClient>()
   private server?: WebSocketServer
 
   constructor (init: EmbeddedBusInit) {
@@ -34,8 +37,9 @@ export class EmbeddedBus {
     return `ws://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}${BUS_PATH}`
   }
 
+  /** programs on the bus: websocket clients and in-process ones */
   get clients (): number {
-    return this.server?.clients.size ?? 0
+    return (this.server?.clients.size ?? 0) + this.attached.size
   }
 
   async start (): Promise<void> {
@@ -47,7 +51,7 @@ export class EmbeddedBus {
     server.on('error', err => { this.init.log.error({ err }, 'embedded messagebus error') })
     server.on('connection', socket => {
       socket.send(CONNECTED)
-      socket.on('message', (data, isBinary) => { this.deliver(frameText(data, isBinary)) })
+      socket.on('message', (data, isBinary) => { this.receive(frameText(data, isBinary)) })
       socket.on('error', () => { socket.terminate() })
     })
     this.server = server
@@ -62,15 +66,109 @@ export class EmbeddedBus {
     await new Promise<void>(resolve => { server.close(() => { resolve() }) })
   }
 
-  private deliver (text: string | undefined): void {
-    if (text === undefined || parseBusMessage(text) === undefined) {
+  /** An in-process client: it gets every message but its own, already parsed, and sends without a socket. */
+  attach (): MessageBus {
+    return new AttachedBusClient(this.init.log, {
+      url: () => this.url,
+      up: () => this.server !== undefined,
+      join: client => { this.attached.add(client) },
+      leave: client => { this.attached.delete(client) },
+      send: (message, text, from) => {
+        this.counters.frames++
+        this.broadcast(text)
+        for (const client of this.attached) if (client !== from) client.receive(message)
+      }
+    })
+  }
+
+  private receive (text: string | undefined): void {
+    const message = text === undefined ? undefined : parseBusMessage(text)
+    if (text === undefined || message === undefined) {
       this.counters.dropped++
       this.init.log.warn({ bytes: text?.length }, 'embedded messagebus dropped a frame that is not a JSON message')
       return
     }
     this.counters.frames++
+    // sockets first, so that what an attached client answers never overtakes the message it answers
+    this.broadcast(text)
+    for (const client of this.attached) client.receive(message)
+  }
+
+  private broadcast (text: string): void {
     for (const client of this.server?.clients ?? []) {
       if (client.readyState === client.OPEN) client.send(text)
     }
+  }
+}
+
+/** The embedded bus as its attached clients see it. */
+interface AttachedHost {
+  url: () => string
+  up: () => boolean
+  join: (client: AttachedBusClient) => void
+  leave: (client: AttachedBusClient) => void
+  /** to every socket as text, and to the other attached clients as it is */
+  send: (message: BusMessage, text: string, from: AttachedBusClient) => void
+}
+
+class AttachedBusClient implements MessageBus {
+  readonly counters: BusClientCounters = newCounters()
+  private readonly bus: AttachedHost
+  private readonly log: Logger
+  private readonly listeners = new Set<BusListener>()
+  private readonly connectedListeners = new Set<() => void>()
+  private currentState: BusState = 'connecting'
+
+  constructor (log: Logger, bus: AttachedHost) {
+    this.bus = bus
+    this.log = log
+  }
+
+  get url (): string {
+    return this.bus.url()
+  }
+
+  get state (): BusState {
+    return this.currentState
+  }
+
+  start (): void {
+    if (this.currentState !== 'connecting') return
+    this.currentState = 'connected'
+    this.bus.join(this)
+    for (const listener of this.connectedListeners) listener()
+  }
+
+  async stop (): Promise<void> {
+    this.currentState = 'stopped'
+    this.bus.leave(this)
+    return Promise.resolve()
+  }
+
+  onMessage (listener: BusListener): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
+  }
+
+  onConnected (listener: () => void): () => void {
+    this.connectedListeners.add(listener)
+    return () => { this.connectedListeners.delete(listener) }
+  }
+
+  emit (message: BusMessage): boolean {
+    const text = this.currentState === 'connected' && this.bus.up() ? messageText(message, this.log) : undefined
+    if (text === undefined) {
+      this.counters.dropped++
+      if (this.currentState !== 'connected') this.log.warn({ type: message.type }, 'messagebus down: message not sent')
+      return false
+    }
+    this.counters.sent++
+    this.bus.send(message, text, this)
+    return true
+  }
+
+  receive (message: BusMessage): void {
+    this.counters.received++
+    notifyListeners(this.listeners, message, this.log)
   }
 }

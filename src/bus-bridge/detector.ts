@@ -1,5 +1,5 @@
 import { forward, isRecord, reply, sessionId, utterancesOf, type BusMessage } from './message.ts'
-import type { BusClient } from './bus-client.ts'
+import type { MessageBus } from './bus.ts'
 import type { Logger } from '../common/index.ts'
 
 /** The context key under which the mesh tags what it injects, so no bridge ever asks about it. */
@@ -54,7 +54,7 @@ export interface Unhandled {
 }
 
 export interface DetectorInit {
-  bus: BusClient
+  bus: MessageBus
   options: DetectorOptions
   log: Logger
   /** claim only while this says yes (a parent is linked) */
@@ -86,7 +86,7 @@ export class UnhandledDetector {
   private readonly init: DetectorInit
   private readonly options: DetectorOptions
   private readonly log: Logger
-  private readonly bus: BusClient
+  private readonly bus: MessageBus
   private readonly priorities = new Map<string, number>()
   private readonly rounds = new Map<string, FallbackRound>()
   /** utterances not yet handled, oldest first, per session */

@@ -4,3 +4,4 @@ export { defaultHomeDir, homePaths, ensureHome, type HomePaths } from './home.ts
 export { loadOrCreateIdentity, type Identity } from './identity.ts'
 export { queryControl, NodeNotRunningError, ControlRefusal } from './control.ts'
 export type { ParentState, ParentStatus } from './parent-link.ts'
+export { batchYamuxWindowUpdates, linearGetConnections } from './libp2p-fixes.ts'

@@ -18,6 +18,7 @@ import { saveParent } from './config.ts'
 import { startControlServer } from './control.ts'
 import { ensureHome, homePaths, type HomePaths } from './home.ts'
 import { loadOrCreateIdentity } from './identity.ts'
+import { batchYamuxWindowUpdates, linearGetConnections } from './libp2p-fixes.ts'
 import { managementRoutes } from './management.ts'
 import { BusEnvelopeSchema, MeshKind } from './mesh-kinds.ts'
 import { ParentLink, type ParentStatus } from './parent-link.ts'
@@ -314,6 +315,7 @@ export class MeshNode {
   }
 
   private async createLibp2p (privateKey: PrivateKey, access: AccessControl, houseKey?: Uint8Array): Promise<Libp2p<Services>> {
+    batchYamuxWindowUpdates()
     const muxers = { yamux: yamux(), mplex: mplex() }
     const isParent = (session: LinkSession): boolean => this.parentSession() === session
     const node = await createLibp2p({
@@ -363,19 +365,6 @@ export class MeshNode {
     if (this.libp2p === undefined) throw new Error('the node is not started')
     return this.libp2p
   }
-}
-
-/**
- * libp2p 3.3's ConnectionManager.getConnections() builds its list with `conns = conns.concat(c)` one peer at a
- * time, O(n²) in the connections, and runs twice for every inbound connection: at 3,000 children it was a hub's
- * largest single cost. Same result, in linear time.
- */
-function linearGetConnections (node: Libp2p<Services>): void {
-  type Manager = { getConnections: (peer?: unknown) => unknown[], getConnectionsMap: () => { values: () => Iterable<unknown[]> } }
-  const manager = (node as unknown as { components?: { connectionManager?: Manager } }).components?.connectionManager
-  if (manager === undefined) return
-  const byPeer = manager.getConnections.bind(manager)
-  manager.getConnections = (peer?: unknown) => peer != null ? byPeer(peer) : [...manager.getConnectionsMap().values()].flat()
 }
 
 async function readHouseKey (path: string): Promise<Uint8Array> {

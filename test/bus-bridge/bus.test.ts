@@ -59,6 +59,36 @@ describe('the embedded messagebus', () => {
     expect(b.messages.map(m => m.type)).toEqual(['connected', 'mesh.test'])
     expect(bus.counters.dropped).toBe(2)
   })
+
+  it('serves the node hosting it in-process: every message from the sockets, its own to them but not back to it', async () => {
+    const bus = await embeddedBus()
+    const socket = await probe(bus.url)
+    const node = bus.attach()
+    cleanups.push(async () => node.stop())
+    const received: BusMessage[] = []
+    node.onMessage(message => received.push(message))
+    let connected = 0
+    node.onConnected(() => { connected++ })
+    expect(node.emit(hello)).toBe(false)
+    node.start()
+    expect(connected).toBe(1)
+    expect(bus.clients).toBe(2)
+
+    socket.emit(hello)
+    await waitFor('the socket\'s message in-process', () => received.length === 1)
+    expect(received[0]).toEqual(hello)
+
+    const answer: BusMessage = { type: 'mesh.answer', data: { text: 'ünïcode ✓' }, context: {} }
+    expect(node.emit(answer)).toBe(true)
+    await socket.waitFor('the node\'s message on the socket', m => m.type === 'mesh.answer')
+    expect(socket.messages.find(m => m.type === 'mesh.answer')).toEqual(answer)
+    expect(received.map(m => m.type)).toEqual(['mesh.test'])
+    expect(node.counters).toMatchObject({ sent: 1, received: 1, dropped: 1 })
+
+    await node.stop()
+    expect(node.emit(hello)).toBe(false)
+    expect(bus.clients).toBe(1)
+  })
 })
 
 describe('the messagebus client', () => {

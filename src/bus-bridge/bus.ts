@@ -1,0 +1,58 @@
+import { errorMessage, type Logger } from '../common/index.ts'
+import type { BusMessage } from './message.ts'
+
+export type BusState = 'connecting' | 'connected' | 'stopped'
+
+export interface BusClientCounters {
+  received: number
+  sent: number
+  /** frames we sent that the bus echoed back, dropped */
+  echoes: number
+  /** frames from others that were not a JSON message, dropped */
+  nonJson: number
+  /** messages we could not send because the bus was down */
+  dropped: number
+}
+
+export type BusListener = (message: BusMessage) => void
+
+/** What the bridge needs of a messagebus connection: a websocket client, or the embedded bus's in-process one. */
+export interface MessageBus {
+  readonly url: string
+  readonly state: BusState
+  readonly counters: BusClientCounters
+  start: () => void
+  stop: () => Promise<void>
+  /** Calls `listener` for every message from others; returns the unsubscribe function. */
+  onMessage: (listener: BusListener) => () => void
+  /** Calls `listener` each time the bus (re)connects. */
+  onConnected: (listener: () => void) => () => void
+  /** Sends a message; false (and a log line) when the bus is down. */
+  emit: (message: BusMessage) => boolean
+}
+
+export function newCounters (): BusClientCounters {
+  return { received: 0, sent: 0, echoes: 0, nonJson: 0, dropped: 0 }
+}
+
+/** Hands `message` to every listener; one that throws is logged and the others still get it. */
+export function notifyListeners (listeners: Iterable<BusListener>, message: BusMessage, log: Logger): void {
+  for (const listener of listeners) {
+    try {
+      listener(message)
+    } catch (err) {
+      log.error({ err, type: message.type }, 'a messagebus listener failed')
+    }
+  }
+}
+
+/** JSON text of a message, or undefined (and a log line) when it cannot be written as JSON. */
+export function messageText (message: BusMessage, log: Logger): string | undefined {
+  try {
+    return JSON.stringify(message)
+  } catch (err) {
+    // e.g. data nested thousands deep, copied from a hostile message
+    log.warn({ type: message.type, err: errorMessage(err) }, 'message not sent: it cannot be written as JSON')
+    return undefined
+  }
+}
