@@ -5,9 +5,11 @@ import { mplex } from '@libp2p/mplex'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { pino } from 'pino'
+import { batchYamuxWindowUpdates } from '../../src/node/index.ts'
 import { link, type LinkService } from '../../src/routing/index.ts'
 
 export async function linkPeer (name: string, listen: string[] = []): Promise<Libp2p<{ link: LinkService }>> {
+  batchYamuxWindowUpdates()
   return createLibp2p({
     addresses: { listen },
     transports: [tcp()],

@@ -10,10 +10,10 @@ afterEach(async () => { for (const stop of stops.splice(0)) await stop() })
 /** Counts socket writes by local port while `run` runs. */
 async function countWrites (run: () => Promise<void>): Promise<Map<number, number>> {
   const writes = new Map<number, number>()
-  const descriptor = Object.getOwnPropertyDescriptor(Socket.prototype, 'write') as PropertyDescriptor
-  const write = descriptor.value as (this: Socket, ...args: unknown[]) => boolean
+  const write = Reflect.get(Socket.prototype, 'write') as (this: Socket, ...args: unknown[]) => boolean
   Object.defineProperty(Socket.prototype, 'write', {
-    ...descriptor,
+    configurable: true,
+    writable: true,
     value: function (this: Socket, ...args: unknown[]) {
       writes.set(this.localPort ?? 0, (writes.get(this.localPort ?? 0) ?? 0) + 1)
       return write.apply(this, args)
@@ -22,7 +22,7 @@ async function countWrites (run: () => Promise<void>): Promise<Map<number, numbe
   try {
     await run()
   } finally {
-    Object.defineProperty(Socket.prototype, 'write', descriptor)
+    Reflect.deleteProperty(Socket.prototype, 'write')
   }
   return writes
 }
