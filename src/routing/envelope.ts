@@ -3,7 +3,7 @@ import { LengthPrefixedDecoder } from '@libp2p/utils'
 import * as varint from 'uint8-varint'
 import { z } from 'zod'
 import { ENVELOPE_VERSION, MAX_TTL } from './constants.ts'
-import type { Uint8ArrayList } from 'uint8arraylist'
+import { Uint8ArrayList } from 'uint8arraylist'
 
 const peerIdText = z.string().min(1).max(128)
 
@@ -22,9 +22,10 @@ export const EnvelopeSchema = z.object({
 
 /**
  * One envelope: the JSON fields, and optionally raw bytes travelling with it (a picture with a question).
- * On the wire the attachment follows the JSON after one NUL byte, which JSON text never contains.
+ * On the wire the attachment follows the JSON after one NUL byte, which JSON text never contains. Received
+ * attachments are the chunks they arrived in, never copied into one buffer.
  */
-export type Envelope = z.infer<typeof EnvelopeSchema> & { attachment?: Uint8Array }
+export type Envelope = z.infer<typeof EnvelopeSchema> & { attachment?: Uint8Array | Uint8ArrayList }
 
 /** Why a frame could not be taken; these codes travel in `error` frames. */
 export type FrameErrorCode = 'malformed' | 'invalid' | 'unsupported-version' | 'oversize'
@@ -44,8 +45,11 @@ export class FrameError extends Error {
 
 const textDecoder = new TextDecoder('utf-8', { fatal: true })
 
-/** Serialises an envelope into one length-prefixed frame: one buffer, written once. */
-export function encodeFrame (envelope: Envelope, maxFrameBytes: number): Uint8Array {
+/**
+ * Serialises an envelope into one length-prefixed frame: the prefix and the JSON in one buffer, the
+ * attachment (if any) after it as it is, not copied.
+ */
+export function encodeFrame (envelope: Envelope, maxFrameBytes: number): Uint8Array | Uint8ArrayList {
   const { attachment, ...fields } = envelope
   const json = JSON.stringify(fields)
   const jsonLength = Buffer.byteLength(json, 'utf8')
@@ -54,23 +58,33 @@ export function encodeFrame (envelope: Envelope, maxFrameBytes: number): Uint8Ar
     throw new FrameError('oversize', `a ${envelope.kind} frame of ${length} bytes is over the ${maxFrameBytes}-byte cap`)
   }
   const prefixLength = varint.encodingLength(length)
-  const frame = Buffer.allocUnsafe(prefixLength + length)
-  varint.encode(length, frame, 0)
-  frame.write(json, prefixLength, 'utf8')
-  if (attachment !== undefined) {
-    frame[prefixLength + jsonLength] = 0
-    frame.set(attachment, prefixLength + jsonLength + 1)
+  const headLength = prefixLength + jsonLength + (attachment === undefined ? 0 : 1)
+  const head = Buffer.allocUnsafe(headLength)
+  varint.encode(length, head, 0)
+  head.write(json, prefixLength, 'utf8')
+  if (attachment === undefined) return head
+  head[headLength - 1] = 0
+  return new Uint8ArrayList(head, attachment)
+}
+
+/** Where the JSON of a payload ends: its first NUL byte, or its end. */
+function jsonEnd (payload: Uint8ArrayList): number {
+  let offset = 0
+  for (const buf of payload) {
+    const at = buf.indexOf(0)
+    if (at >= 0) return offset + at
+    offset += buf.byteLength
   }
-  return frame
+  return offset
 }
 
 /** Parses and validates one frame's payload; throws a FrameError that says what is wrong. */
 export function decodeEnvelope (payload: Uint8Array | Uint8ArrayList): Envelope {
-  const bytes = payload.subarray()
-  const end = bytes.indexOf(0)
+  const list = payload instanceof Uint8ArrayList ? payload : new Uint8ArrayList(payload)
+  const end = jsonEnd(list)
   let value: unknown
   try {
-    value = JSON.parse(textDecoder.decode(end < 0 ? bytes : bytes.subarray(0, end)))
+    value = JSON.parse(textDecoder.decode(list.subarray(0, end)))
   } catch {
     throw new FrameError('malformed', 'frame is not UTF-8 JSON')
   }
@@ -87,7 +101,7 @@ export function decodeEnvelope (payload: Uint8Array | Uint8ArrayList): Envelope 
     const where = issue?.path.join('.') ?? ''
     throw new FrameError('invalid', `envelope field '${where === '' ? '(root)' : where}': ${issue?.message ?? 'invalid'}`, id)
   }
-  return end < 0 ? parsed.data : { ...parsed.data, attachment: bytes.subarray(end + 1) }
+  return end === list.byteLength ? parsed.data : { ...parsed.data, attachment: list.sublist(end + 1) }
 }
 
 /**

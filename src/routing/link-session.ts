@@ -40,7 +40,7 @@ export interface SendOptions {
   /** reuse an id, as a forwarded envelope does */
   id?: string
   /** raw bytes to carry with the envelope */
-  attachment?: Uint8Array
+  attachment?: Uint8Array | Uint8ArrayList
 }
 
 export interface RequestOptions extends SendOptions {

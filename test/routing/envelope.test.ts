@@ -19,8 +19,9 @@ function rawFrame (payload: string | Uint8Array): Uint8Array {
   return frame
 }
 
-function payloadOf (frame: Uint8Array): Uint8Array {
-  return frame.subarray(varint.encodingLength(varint.decode(frame)))
+function payloadOf (frame: Uint8Array | Uint8ArrayList): Uint8Array {
+  const bytes = frame.subarray()
+  return bytes.subarray(varint.encodingLength(varint.decode(bytes)))
 }
 
 function frameError (fn: () => unknown): FrameError {
@@ -127,7 +128,7 @@ describe('decodeEnvelope on bad input', () => {
 
 describe('FrameDecoder', () => {
   const frames = [envelope({ id: 'a' }), envelope({ id: 'b', body: 'y'.repeat(300) }), envelope({ id: 'c', kind: 'ping', body: { t: 1 } })]
-  const stream = new Uint8Array(frames.flatMap(e => [...encodeFrame(e, MAX_FRAME_BYTES)]))
+  const stream = new Uint8Array(frames.flatMap(e => [...encodeFrame(e, MAX_FRAME_BYTES).subarray()]))
 
   it('yields several frames that arrive in one chunk', () => {
     expect(decodeAll(new FrameDecoder(MAX_FRAME_BYTES), [stream])).toEqual(frames)
@@ -225,8 +226,21 @@ describe('attachments', () => {
     const [payload] = [...decoder.push(frame)]
     if (payload === undefined) throw new Error('no frame')
     const decoded = decodeEnvelope(payload)
-    expect([...decoded.attachment ?? []]).toEqual([...attachment])
+    expect([...decoded.attachment?.subarray() ?? []]).toEqual([...attachment])
     expect({ ...decoded, attachment: undefined }).toEqual({ ...envelope(), attachment: undefined })
+  })
+
+  it('arrive whole when the frame comes in many small chunks, and are handed on without being copied together', () => {
+    const attachment = new Uint8Array(10_000).map((_, i) => i % 251)
+    const frame = encodeFrame({ ...envelope(), attachment }, MAX_FRAME_BYTES).subarray()
+    const decoder = new FrameDecoder(MAX_FRAME_BYTES)
+    const payloads: Uint8ArrayList[] = []
+    for (let i = 0; i < frame.byteLength; i += 7) payloads.push(...decoder.push(frame.slice(i, i + 7)))
+    expect(payloads).toHaveLength(1)
+    const decoded = decodeEnvelope(payloads[0] ?? new Uint8ArrayList())
+    expect(decoded.body).toEqual(envelope().body)
+    expect(decoded.attachment).toBeInstanceOf(Uint8ArrayList)
+    expect(decoded.attachment?.subarray()).toEqual(attachment)
   })
 
   it('count towards the frame cap', () => {
