@@ -1,6 +1,8 @@
-// The far end of the link throughput bench, in its own process: a link parent that counts the attached bytes of
-// `blob` envelopes and answers a `blob-end` request once it has had them all. Prints its address on stdout.
+// The far end of the throughput benches, in its own process, printing its address on stdout. As a link parent
+// it counts the attached bytes of `blob` envelopes and answers a `blob-end` request once it has had them all;
+// on the bare stream protocol it counts bytes and answers one byte once it has had as many as the dialler said.
 import { linkPeer } from '../../test/helpers/link-peer.ts'
+import { BARE_STREAM_PROTOCOL } from './link-throughput.ts'
 
 const node = await linkPeer('sink', ['/ip4/127.0.0.1/tcp/0'])
 let received = 0
@@ -8,6 +10,19 @@ node.services.link.handleKind('blob', envelope => { received += envelope.attachm
 node.services.link.handleKind('blob-end', async (envelope, session) => {
   await session.reply(envelope, 'blob-received', { bytes: received })
   received = 0
+})
+await node.handle(BARE_STREAM_PROTOCOL, stream => {
+  let expected = -1
+  let got = 0
+  stream.addEventListener('message', event => {
+    const bytes = event.data.subarray()
+    if (expected < 0) {
+      expected = new DataView(bytes.buffer, bytes.byteOffset, 8).getFloat64(0)
+      got -= 8
+    }
+    got += bytes.byteLength
+    if (got >= expected) stream.send(new Uint8Array([1]))
+  })
 })
 process.stdout.write(`${node.getMultiaddrs()[0]?.toString() ?? ''}\n`)
 process.on('SIGTERM', () => { process.exit(0) })

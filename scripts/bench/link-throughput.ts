@@ -1,7 +1,7 @@
 /**
  * What one link carries: bytes per second one way over `/mycroft-mesh/link/1.0.0` (envelopes with attachments,
- * Noise, yamux) to a link peer in another process, and bus messages per second from a parent's bus,
- * across the link, onto a child's bus.
+ * Noise, yamux) to a link peer in another process, beside a bare libp2p stream over the same stack; and bus
+ * messages per second from a parent's bus, across the link, onto a child's bus.
  */
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -9,8 +9,11 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { linkPeer } from '../../test/helpers/link-peer.ts'
 import { startMeshPair } from './mesh-pair.ts'
 
-/** Payload bytes per second of `chunkBytes`-sized envelopes. */
-export async function linkBytesPerSecond (bytes: number, chunkBytes: number): Promise<number> {
+/** A protocol with no framing at all: the libp2p stack's own figure. */
+export const BARE_STREAM_PROTOCOL = '/mycroft-mesh/bench/bare/1.0.0'
+
+/** Payload bytes per second one way: `chunkBytes`-sized envelopes over a link, then the same bytes over a bare stream. */
+export async function linkBytesPerSecond (bytes: number, chunkBytes: number): Promise<{ link: number, bare: number }> {
   const sink = spawn(process.execPath, [fileURLToPath(new URL('./link-sink.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] })
   const addr = await new Promise<string>((resolve, reject) => {
     let text = ''
@@ -20,14 +23,26 @@ export async function linkBytesPerSecond (bytes: number, chunkBytes: number): Pr
   const node = await linkPeer('source')
   try {
     const { session } = await node.services.link.linkToParent([multiaddr(addr)])
-    const attachment = new Uint8Array(chunkBytes).fill(120)
-    const started = performance.now()
-    for (let sent = 0; sent < bytes; sent += chunkBytes) await session.send('blob', {}, { attachment })
+    const chunk = new Uint8Array(chunkBytes).fill(120)
+    let started = performance.now()
+    for (let sent = 0; sent < bytes; sent += chunkBytes) await session.send('blob', {}, { attachment: chunk })
     const reply = await session.request('blob-end', {}, { timeoutMs: 120_000 })
-    const seconds = (performance.now() - started) / 1000
+    const linkSeconds = (performance.now() - started) / 1000
     const received = (reply.body as { bytes: number }).bytes
     if (received < bytes) throw new Error(`the sink had ${received} of ${bytes} bytes`)
-    return received / seconds
+
+    const stream = await node.dialProtocol(multiaddr(addr), BARE_STREAM_PROTOCOL)
+    const done = new Promise(resolve => { stream.addEventListener('message', resolve, { once: true }) })
+    const length = new Uint8Array(8)
+    new DataView(length.buffer).setFloat64(0, bytes)
+    started = performance.now()
+    stream.send(length)
+    for (let sent = 0; sent < bytes; sent += chunkBytes) {
+      if (!stream.send(chunk)) await stream.onDrain({ signal: AbortSignal.timeout(60_000) })
+    }
+    await done
+    const bareSeconds = (performance.now() - started) / 1000
+    return { link: bytes / linkSeconds, bare: bytes / bareSeconds }
   } finally {
     await node.stop()
     sink.kill()
