@@ -1,8 +1,9 @@
-import { WebSocketServer } from 'ws'
+import { WebSocketServer, type WebSocket } from 'ws'
+import { corkForTick } from '../common/index.ts'
 import { messageText, newCounters, notifyListeners, type BusClientCounters, type BusListener, type BusState, type MessageBus } from './bus.ts'
 import { frameText, parseBusMessage, type BusMessage } from './message.ts'
 import type { Logger } from '../common/index.ts'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 
 export const DEFAULT_BUS_PORT = 8181
 export const BUS_PATH = '/core'
@@ -25,6 +26,7 @@ export class EmbeddedBus {
   readonly counters = { frames: 0, dropped: 0 }
   private readonly init: EmbeddedBusInit
   private readonly attached = new Set<AttachedBusClient>()
+  private readonly socketOf = new WeakMap<WebSocket, Socket>()
   private server?: WebSocketServer
 
   constructor (init: EmbeddedBusInit) {
@@ -49,7 +51,8 @@ export class EmbeddedBus {
       server.once('error', reject)
     })
     server.on('error', err => { this.init.log.error({ err }, 'embedded messagebus error') })
-    server.on('connection', socket => {
+    server.on('connection', (socket, request) => {
+      this.socketOf.set(socket, request.socket)
       socket.send(CONNECTED)
       socket.on('message', (data, isBinary) => { this.receive(frameText(data, isBinary)) })
       socket.on('error', () => { socket.terminate() })
@@ -94,9 +97,13 @@ export class EmbeddedBus {
     for (const client of this.attached) client.receive(message)
   }
 
+  /** To every client; what a tick sends to one client leaves in one write. */
   private broadcast (text: string): void {
     for (const client of this.server?.clients ?? []) {
-      if (client.readyState === client.OPEN) client.send(text)
+      if (client.readyState !== client.OPEN) continue
+      const socket = this.socketOf.get(client)
+      if (socket !== undefined) corkForTick(socket)
+      client.send(text)
     }
   }
 }

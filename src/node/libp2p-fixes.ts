@@ -1,5 +1,5 @@
 /**
- * Two costs of libp2p 3.3 that profiling found, each fixed here at start-up until it is fixed upstream.
+ * Costs of libp2p 3.3 that profiling found, each fixed here until it is fixed upstream.
  */
 import { StreamState, YamuxStream } from '@chainsafe/libp2p-yamux/stream'
 import type { Libp2p } from 'libp2p'

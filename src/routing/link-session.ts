@@ -5,7 +5,7 @@ import { decodeEnvelope, encodeFrame, FrameDecoder, FrameError, type Envelope } 
 import { ByeSchema, ErrorBodySchema, LinkKind, PingSchema, type LinkErrorCode, type Verdict } from './messages.ts'
 import type { Logger } from '../common/index.ts'
 import type { Stream } from '@libp2p/interface'
-import type { Uint8ArrayList } from 'uint8arraylist'
+import { Uint8ArrayList } from 'uint8arraylist'
 
 export class LinkClosedError extends Error {
   constructor (reason: string) {
@@ -68,6 +68,37 @@ export interface LinkCounters {
   refused: number
 }
 
+interface Outbox {
+  frames: Array<Uint8Array | Uint8ArrayList>
+  /** settles once the muxer has taken them */
+  taken: PromiseWithResolvers<void>
+}
+
+/** Below this, a buffer is copied in with its neighbours rather than sent as a buffer of its own. */
+const PACK_BELOW_BYTES = 16 * 1024
+
+/** Small buffers joined, large ones (attachments) left as they are: few buffers for the muxer to walk. */
+function packFrames (frames: Array<Uint8Array | Uint8ArrayList>): Uint8Array | Uint8ArrayList {
+  const packed: Uint8Array[] = []
+  let run: Uint8Array[] = []
+  const endRun = (): void => {
+    if (run.length > 0) packed.push(run.length === 1 ? run[0] as Uint8Array : Buffer.concat(run))
+    run = []
+  }
+  for (const frame of frames) {
+    for (const buf of frame instanceof Uint8Array ? [frame] : frame) {
+      if (buf.byteLength < PACK_BELOW_BYTES) {
+        run.push(buf)
+      } else {
+        endRun()
+        packed.push(buf)
+      }
+    }
+  }
+  endRun()
+  return packed.length === 1 ? packed[0] as Uint8Array : new Uint8ArrayList(...packed)
+}
+
 interface Pending {
   kind: string
   resolve: (envelope: Envelope) => void
@@ -98,6 +129,7 @@ export class LinkSession {
   private readonly pending = new Map<string, Pending>()
   private lastHeardAt = Date.now()
   private heartbeat?: ReturnType<typeof setInterval>
+  private outbox?: Outbox
   private resolveClosed!: (reason: string) => void
 
   constructor (init: LinkSessionInit) {
@@ -135,7 +167,10 @@ export class LinkSession {
     this.heartbeat.unref()
   }
 
-  /** Sends one envelope; resolves once the muxer has taken it (waiting for the other side to read if need be). */
+  /**
+   * Sends one envelope; resolves once the muxer has taken it (waiting for the other side to read if need be).
+   * What a tick sends goes to the muxer together, at the end of the tick.
+   */
   async send (kind: string, body: unknown, options: SendOptions = {}, { waitForDrain = true } = {}): Promise<Envelope> {
     if (!this.isOpen) throw new LinkClosedError(this.closeReason ?? 'closed')
     const envelope: Envelope = {
@@ -152,14 +187,8 @@ export class LinkSession {
     if (options.attachment !== undefined) envelope.attachment = options.attachment
     const frame = encodeFrame(envelope, this.init.maxFrameBytes)
     this.counters.framesOut++
-    if (!this.stream.send(frame) && waitForDrain) {
-      try {
-        await this.stream.onDrain({ signal: AbortSignal.timeout(DRAIN_TIMEOUT_MS) })
-      } catch {
-        this.abort(`the other side read nothing for ${DRAIN_TIMEOUT_MS / 1000} s`)
-        throw new LinkClosedError(this.closeReason ?? 'write stalled')
-      }
-    }
+    const taken = this.enqueue(frame)
+    if (waitForDrain) await taken
     return envelope
   }
 
@@ -198,6 +227,7 @@ export class LinkSession {
     if (!this.isOpen) return
     if (bye) await this.send(LinkKind.bye, { reason }, {}, { waitForDrain: false }).catch(() => {})
     this.finish(reason)
+    this.flush()
     try {
       await this.stream.close({ signal: AbortSignal.timeout(CLOSE_TIMEOUT_MS) })
     } catch {
@@ -210,6 +240,40 @@ export class LinkSession {
     if (!this.isOpen) return
     this.finish(reason)
     this.stream.abort(new Error(reason))
+  }
+
+  private enqueue (frame: Uint8Array | Uint8ArrayList): Promise<void> {
+    if (this.outbox === undefined) {
+      const outbox: Outbox = { frames: [], taken: Promise.withResolvers() }
+      // senders that do not wait for the muxer still must not leave a rejection unhandled
+      outbox.taken.promise.catch(() => {})
+      this.outbox = outbox
+      process.nextTick(() => { this.flush() })
+    }
+    this.outbox.frames.push(frame)
+    return this.outbox.taken.promise
+  }
+
+  /** Hands what waits to the muxer in one send: small frames in one buffer, attachments as they are. */
+  private flush (): void {
+    const outbox = this.outbox
+    if (outbox === undefined) return
+    this.outbox = undefined
+    let accepted: boolean
+    try {
+      accepted = this.stream.send(packFrames(outbox.frames))
+    } catch {
+      outbox.taken.reject(new LinkClosedError(this.closeReason ?? 'stream closed'))
+      return
+    }
+    if (accepted) {
+      outbox.taken.resolve()
+      return
+    }
+    this.stream.onDrain({ signal: AbortSignal.timeout(DRAIN_TIMEOUT_MS) }).then(() => { outbox.taken.resolve() }, () => {
+      this.abort(`the other side read nothing for ${DRAIN_TIMEOUT_MS / 1000} s`)
+      outbox.taken.reject(new LinkClosedError(this.closeReason ?? 'write stalled'))
+    })
   }
 
   private finish (reason: string): void {
@@ -245,6 +309,7 @@ export class LinkSession {
     // the error frame is handed to the muxer before the session is marked closed
     void this.sendError(code, reason, re)
     this.finish(reason)
+    this.flush()
     this.stream.close({ signal: AbortSignal.timeout(CLOSE_TIMEOUT_MS) }).catch(() => { this.stream.abort(new Error(reason)) })
   }
 

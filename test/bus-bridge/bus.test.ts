@@ -60,6 +60,16 @@ describe('the embedded messagebus', () => {
     expect(bus.counters.dropped).toBe(2)
   })
 
+  it('delivers a burst sent in one go whole and in order to every client', async () => {
+    const bus = await embeddedBus()
+    const sender = await probe(bus.url)
+    const other = await probe(bus.url)
+    await other.waitFor('the greeting', m => m.type === 'connected')
+    for (let n = 0; n < 1_000; n++) sender.emit({ type: 'mesh.burst', data: { n }, context: {} })
+    await waitFor('the whole burst', () => other.messages.filter(m => m.type === 'mesh.burst').length === 1_000)
+    expect(other.messages.filter(m => m.type === 'mesh.burst').map(m => m.data.n)).toEqual(Array.from({ length: 1_000 }, (_, n) => n))
+  })
+
   it('serves the node hosting it in-process: every message from the sockets, its own to them but not back to it', async () => {
     const bus = await embeddedBus()
     const socket = await probe(bus.url)
