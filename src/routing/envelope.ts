@@ -1,5 +1,4 @@
 import { parseUntrusted } from '../common/index.ts'
-import { LengthPrefixedDecoder } from '@libp2p/utils'
 import * as varint from 'uint8-varint'
 import { z } from 'zod'
 import { ENVELOPE_VERSION, MAX_TTL } from './constants.ts'
@@ -105,54 +104,45 @@ export function decodeEnvelope (payload: Uint8Array | Uint8ArrayList): Envelope 
 }
 
 /**
- * Reads a frame's varint length. The stock decoder takes any RangeError for "wait for more bytes", so a
- * prefix whose bytes all carry the continuation bit (garbage such as 0xff 0xff …) would be buffered forever;
- * once the prefix is longer than the cap's own encoding, no allowed length can follow. Empty frames,
- * which the stock decoder drops silently, carry no envelope and are refused too.
+ * Splits a byte stream into frame payloads; throws a FrameError on a length over the cap, on a prefix longer
+ * than the cap's own encoding (garbage such as 0xff 0xff …, which would otherwise be buffered for ever), and
+ * on an empty frame, which carries no envelope. What stays buffered after a chunk is at most one unfinished
+ * frame: a busy reader may get many frames in one chunk (up to the muxer's window), all already in memory.
  */
-function frameLengthDecoder (maxFrameBytes: number): (data: Uint8Array | Uint8ArrayList) => number {
-  const maxPrefixBytes = varint.encodingLength(maxFrameBytes)
-  return data => {
-    const available = Math.min(data.byteLength, maxPrefixBytes)
-    const head = data.subarray(0, available)
-    for (let i = 0; i < available; i++) {
-      if (((head[i] ?? 0) & 0x80) === 0) {
-        const length = varint.decode(head)
-        if (length === 0) throw new FrameError('malformed', 'empty frame')
-        return length
-      }
-    }
-    if (data.byteLength < maxPrefixBytes) throw new RangeError('incomplete length prefix')
-    return Number.MAX_SAFE_INTEGER
-  }
-}
-
-/** Splits a byte stream into frame payloads; throws a FrameError on a length over the cap or an unreadable prefix. */
 export class FrameDecoder {
-  private readonly decoder: LengthPrefixedDecoder
+  private readonly buffer = new Uint8ArrayList()
   private readonly maxFrameBytes: number
+  private readonly maxPrefixBytes: number
 
   constructor (maxFrameBytes: number) {
     this.maxFrameBytes = maxFrameBytes
-    // No cap on the buffer as such: a busy reader gets many frames in one chunk (up to the muxer's window,
-    // 16 MiB with yamux), all already in memory. What stays buffered after a chunk is at most one unfinished
-    // frame, and the length check keeps that under the frame cap.
-    this.decoder = new LengthPrefixedDecoder({
-      maxDataLength: maxFrameBytes,
-      maxBufferSize: Number.MAX_SAFE_INTEGER,
-      lengthDecoder: frameLengthDecoder(maxFrameBytes)
-    })
+    this.maxPrefixBytes = varint.encodingLength(maxFrameBytes)
   }
 
   * push (chunk: Uint8Array | Uint8ArrayList): Generator<Uint8ArrayList> {
-    try {
-      yield * this.decoder.decode(chunk)
-    } catch (err) {
-      if (err instanceof FrameError) throw err
-      if (err instanceof Error && err.name === 'InvalidMessageLengthError') {
-        throw new FrameError('oversize', `frame length is over the ${this.maxFrameBytes}-byte cap`)
-      }
-      throw new FrameError('malformed', `unreadable frame length prefix: ${err instanceof Error ? err.message : String(err)}`)
+    this.buffer.append(chunk)
+    for (let prefix = this.readPrefix(); prefix !== undefined; prefix = this.readPrefix()) {
+      const end = prefix.bytes + prefix.length
+      if (this.buffer.byteLength < end) return
+      const payload = this.buffer.sublist(prefix.bytes, end)
+      this.buffer.consume(end)
+      yield payload
     }
+  }
+
+  /** The length prefix at the head of the buffer; undefined while more bytes are needed to read it. */
+  private readPrefix (): { length: number, bytes: number } | undefined {
+    const available = Math.min(this.buffer.byteLength, this.maxPrefixBytes)
+    let length = 0
+    for (let i = 0; i < available; i++) {
+      const byte = this.buffer.get(i)
+      length += (byte & 0x7f) * 2 ** (7 * i)
+      if ((byte & 0x80) !== 0) continue
+      if (length === 0) throw new FrameError('malformed', 'empty frame')
+      if (length > this.maxFrameBytes) throw new FrameError('oversize', `frame length is over the ${this.maxFrameBytes}-byte cap`)
+      return { length, bytes: i + 1 }
+    }
+    if (available < this.maxPrefixBytes) return undefined
+    throw new FrameError('oversize', `frame length prefix is longer than any length under the ${this.maxFrameBytes}-byte cap`)
   }
 }
