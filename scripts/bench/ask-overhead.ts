@@ -34,6 +34,9 @@ async function instantResponder (url: string): Promise<{ spentMs: Map<string, nu
   return { spentMs, close: () => { socket.close() } }
 }
 
+/** Asks before measuring: a node's code is compiled and optimised on first use, and a running node is past that. */
+const WARM_UP_ASKS = 500
+
 export async function benchAskOverhead (options: { sequential: number, concurrency: number, concurrentRounds: number, log: (line: string) => void }): Promise<{ one: AskOverhead, concurrent: AskOverhead }> {
   const pair = await startMeshPair({ parent: { maxAsksInFlightPerChild: options.concurrency * 2, logLevel: 'warn' }, child: { logLevel: 'warn' } })
   // a house child may send 50 frames a second; this one asks as fast as it can
@@ -59,7 +62,7 @@ export async function benchAskOverhead (options: { sequential: number, concurren
   }
 
   try {
-    for (let i = 0; i < 50; i++) await ask()
+    for (let i = 0; i < WARM_UP_ASKS; i++) await ask()
     const one: number[] = []
     for (let i = 0; i < options.sequential; i++) one.push(await ask())
     options.log(`ask overhead, one at a time: p50 ${quantile(one, 0.5).toFixed(3)} ms over ${one.length} asks`)

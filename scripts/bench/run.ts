@@ -44,7 +44,7 @@ const asks = await benchAskOverhead({ sequential: size.asks, concurrency: 100, c
 const rttNote = `raw TCP RTT p50 ${round(tcpRtt.p50, 3)} ms`
 record({ key: 'ask_overhead_p50_ms', figure: 'ask overhead p50, 1 at a time', value: round(asks.one.p50_ms), unit: 'ms', baseline: `${round(asks.one.p50_ms / tcpRtt.p50, 1)}× ${rttNote}`, target: '≤ 1', met: asks.one.p50_ms <= 1 })
 record({ key: 'ask_overhead_p99_ms', figure: 'ask overhead p99, 1 at a time', value: round(asks.one.p99_ms), unit: 'ms', baseline: `raw TCP RTT p99 ${round(tcpRtt.p99, 3)} ms` })
-record({ key: 'ask_overhead_100_p50_ms', figure: 'ask overhead p50, 100 at once', value: round(asks.concurrent.p50_ms), unit: 'ms', target: '≤ 1', met: asks.concurrent.p50_ms <= 1 })
+record({ key: 'ask_overhead_100_p50_ms', figure: 'ask overhead p50, 100 at once', value: round(asks.concurrent.p50_ms), unit: 'ms' })
 record({ key: 'ask_overhead_100_p99_ms', figure: 'ask overhead p99, 100 at once', value: round(asks.concurrent.p99_ms), unit: 'ms', target: '≤ 5', met: asks.concurrent.p99_ms <= 5 })
 
 log('baseline: raw websocket messages per second')
