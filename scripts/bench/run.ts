@@ -14,7 +14,7 @@ import { describeMachine, round } from './stats.ts'
 const { values: flags } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' } } })
 const quick = flags.quick === true
 const size = quick
-  ? { rtt: 2_000, tcpBytes: 256 * 2 ** 20, wsMessages: 50_000, asks: 300, rounds: 3, busMessages: 20_000, children: 1_000, processes: 4, relinks: 3 }
+  ? { rtt: 2_000, tcpBytes: 256 * 2 ** 20, wsMessages: 50_000, asks: 1_000, rounds: 3, busMessages: 20_000, children: 1_000, processes: 4, relinks: 3 }
   : { rtt: 10_000, tcpBytes: 1024 * 2 ** 20, wsMessages: 200_000, asks: 2_000, rounds: 10, busMessages: 100_000, children: 3_000, processes: 6, relinks: 10 }
 
 const started = Date.now()
