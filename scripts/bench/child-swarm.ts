@@ -14,14 +14,15 @@
  * Protocol, one JSON object per line on stdout:
  *   {"event":"ready","count":N,"createMs":…,"rssBytes":…}          every node is created and started
  *   (the swarm then waits for a line `go` on stdin, so that node creation is not part of the timing)
- *   {"event":"linked","i":…,"peerId":…,"dialAt":…,"provenAt":…,"linkMs":…,"rttMs":…}   times: ms since epoch
- *   {"event":"failed","i":…,"peerId":…,"dialAt":…,"error":…}
+ *   {"event":"linked","i":…,"peerId":…,"dialAt":…,"provenAt":…,"linkMs":…,"rttMs":…,"attempt":…}   times: ms since epoch
+ *   {"event":"retry","i":…,"peerId":…,"dialAt":…,"attempt":…,"error":…}   an attempt failed; the child tries again
+  {"event":"failed","i":…,"peerId":…,"dialAt":…,"attempt":…,"error":…} the last attempt failed
  *   {"event":"done","linked":…,"failed":…,"firstDialAt":…,"lastProvenAt":…,"rssBytes":…,"heapUsedBytes":…}
  *   {"event":"unlinked","i":…,"peerId":…,"reason":…}                   a proven link closed while the swarm runs
  * Dials run with bounded concurrency (`--concurrency` at a time), so the hub sees bursts rather than a wall.
- * Each child makes one attempt with the same 5 s limit a real node's parent link gives one attempt: a failure
- * is reported, not retried, so the benchmark shows it. The swarm stays alive until stdin closes or SIGTERM,
- * then stops every node.
+ * Each attempt has the 5 s limit a real node's parent link gives one; like a real node, a child that failed tries
+ * again after the node's default reconnect backoff, up to `--attempts` times, and every failed attempt is
+ * reported. The swarm stays alive until stdin closes or SIGTERM, then stops every node.
  */
 import { parseArgs } from 'node:util'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -33,6 +34,8 @@ import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { pino } from 'pino'
+import { backoffDelay, sleep } from '../../src/common/index.ts'
+import { defaultConfig } from '../../src/node/index.ts'
 import { link, type LinkService, type ParentLinkSession } from '../../src/routing/index.ts'
 import { waitFor } from '../../test/helpers/wait.ts'
 
@@ -44,6 +47,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '32' },
     'heartbeat-ms': { type: 'string', default: '5000' },
     'timeout-ms': { type: 'string', default: '5000' },
+    attempts: { type: 'string', default: '5' },
     'log-level': { type: 'string', default: 'warn' }
   }
 })
@@ -66,6 +70,7 @@ const count = whole('count', values.count)
 const concurrency = Math.max(1, whole('concurrency', values.concurrency))
 const heartbeatMs = whole('heartbeat-ms', values['heartbeat-ms'])
 const timeoutMs = whole('timeout-ms', values['timeout-ms'])
+const attempts = Math.max(1, whole('attempts', values.attempts))
 const prefix = values.prefix
 
 const log = pino({ level: values['log-level'], base: { swarm: prefix } }, pino.destination({ fd: 2, sync: false }))
@@ -120,7 +125,7 @@ process.stdin.on('end', () => { void stopAll() })
 process.stdin.on('close', () => { void stopAll() })
 
 /** Dials the hub, says hello, then waits for one ping/pong round trip over the new link. */
-async function linkOne (i: number): Promise<boolean> {
+async function linkOne (i: number, attempt: number): Promise<boolean> {
   const child = children[i]
   if (child === undefined) throw new Error(`no child ${i}`)
   const peerId = child.peerId.toString()
@@ -138,12 +143,12 @@ async function linkOne (i: number): Promise<boolean> {
     }, { timeoutMs: Math.max(1, dialAt + timeoutMs - now()), intervalMs: 5 })
     const provenAt = now()
     void session.closed.then(reason => { if (!stopping) emit({ event: 'unlinked', i, peerId, reason }) })
-    emit({ event: 'linked', i, peerId, dialAt, provenAt, linkMs: linkedAt - dialAt, rttMs: session.rttMs })
+    emit({ event: 'linked', i, peerId, dialAt, provenAt, linkMs: linkedAt - dialAt, rttMs: session.rttMs, attempt })
     return true
   } catch (err) {
     // a link that could not prove itself in time counts as failed: do not leave it open on the hub
     parent?.session.abort('no proof of the link in time')
-    emit({ event: 'failed', i, peerId, dialAt, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) })
+    emit({ event: attempt < attempts ? 'retry' : 'failed', i, peerId, dialAt, attempt, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) })
     return false
   }
 }
@@ -165,7 +170,13 @@ async function main (): Promise<void> {
       const i = next++
       if (i >= count) return
       firstDialAt = Math.min(firstDialAt, now())
-      if (await linkOne(i)) {
+      let attempt = 1
+      let isLinked = await linkOne(i, attempt)
+      while (!isLinked && attempt < attempts && !stopping) {
+        await sleep(backoffDelay(attempt - 1, defaultConfig().reconnect))
+        isLinked = await linkOne(i, ++attempt)
+      }
+      if (isLinked) {
         linked++
         lastProvenAt = Math.max(lastProvenAt, now())
       } else {
