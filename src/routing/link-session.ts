@@ -306,7 +306,7 @@ export class LinkSession {
   /** Tells the other side why, then ends the link at once: nothing it sent after this is taken. */
   endWith (code: LinkErrorCode, reason: string, re?: string): void {
     if (!this.isOpen) return
-    // the error frame is handed to the muxer before the session is marked closed
+    // queued while the session is still open, and handed to the muxer (with all queued before it) before the close
     void this.sendError(code, reason, re)
     this.finish(reason)
     this.flush()
