@@ -143,23 +143,32 @@ export class AskRouter {
     }
     const child = this.init.link.children.get(session.remotePeer)
     const asker: PeerRef = { peerId: session.remotePeer, name: child?.name ?? session.remotePeer }
-    const answer = await this.answerFor(question.data, asker, envelope, Date.now())
+    // refused at once, before anything else this tick: the refusal goes out in the order the questions came
+    const refusal = this.refusal(asker, envelope)
+    const answer = refusal ?? await this.answerFor(question.data, asker, envelope, Date.now())
     if (session.isOpen) await session.reply(envelope, AskKind.answer, answer).catch(() => {})
   }
 
-  private async answerFor (question: Question, asker: PeerRef, envelope: Envelope, receivedAt: number): Promise<Answer> {
+  /** A question that came back to this node, or one too many from the same child. */
+  private refusal (asker: PeerRef, envelope: Envelope): Answer | undefined {
     const self = this.init.self
     if (envelope.route.includes(self.peerId)) {
       this.log.warn({ from: asker.name, route: envelope.route }, 'refused a question that came back to this node (loop)')
       return noAnswer('loop', `the question came back to ${self.name}`, self)
     }
-    const inFlight = this.inFlight.get(asker.peerId) ?? 0
     const limit = this.init.maxInFlightPerChild ?? MAX_ASKS_IN_FLIGHT_PER_CHILD
+    const inFlight = this.inFlight.get(asker.peerId) ?? 0
     if (inFlight >= limit) {
       this.counters.refusedBusy++
       this.log.warn({ from: asker.name, inFlight }, `refused a question from ${asker.name}: ${limit} of its questions are already in flight`)
       return noAnswer('busy', `${self.name} is already working on ${limit} questions from ${asker.name}; ask again later`, self)
     }
+    return undefined
+  }
+
+  private async answerFor (question: Question, asker: PeerRef, envelope: Envelope, receivedAt: number): Promise<Answer> {
+    const self = this.init.self
+    const inFlight = this.inFlight.get(asker.peerId) ?? 0
     this.inFlight.set(asker.peerId, inFlight + 1)
     try {
       const remainingMs = (): number => question.deadlineMs - (Date.now() - receivedAt)

@@ -369,11 +369,16 @@ export class LinkSession {
       }
     }
 
-    Promise.resolve()
-      .then(async () => this.init.onEnvelope(envelope, this))
-      .catch(err => {
-        this.log.error({ peer: this.remotePeer, kind: envelope.kind, err }, 'handling an envelope failed')
-        void this.sendError('internal', 'the node failed to handle this envelope', envelope.id)
-      })
+    // handled at once, in the order the frames came: what a handler answers at once goes out before anything a
+    // later frame of the same chunk brings about (a cut-off, say)
+    const failed = (err: unknown): void => {
+      this.log.error({ peer: this.remotePeer, kind: envelope.kind, err }, 'handling an envelope failed')
+      void this.sendError('internal', 'the node failed to handle this envelope', envelope.id)
+    }
+    try {
+      this.init.onEnvelope(envelope, this)?.catch(failed)
+    } catch (err) {
+      failed(err)
+    }
   }
 }

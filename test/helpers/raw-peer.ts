@@ -132,9 +132,15 @@ export class RawLink {
 
   /** Sends a well-formed envelope with `fields` laid over it; returns its id. */
   envelope (fields: Record<string, unknown>): string {
-    const id = typeof fields.id === 'string' ? fields.id : randomUUID()
-    this.raw(frame(JSON.stringify({ v: 1, id, kind: 'ask', from: this.peerId, ttl: 16, route: [], body: {}, ...fields })))
-    return id
+    return this.envelopes([fields])[0] ?? ''
+  }
+
+  /** Sends such envelopes in one write, so that they arrive together; returns their ids. */
+  envelopes (fieldsList: Array<Record<string, unknown>>): string[] {
+    const ids = fieldsList.map(fields => typeof fields.id === 'string' ? fields.id : randomUUID())
+    const frames = fieldsList.map((fields, i) => frame(JSON.stringify({ v: 1, id: ids[i], kind: 'ask', from: this.peerId, ttl: 16, route: [], body: {}, ...fields })))
+    this.raw(Buffer.concat(frames))
+    return ids
   }
 
   /** Calls `listener` for every later frame; returns the unsubscribe function. */

@@ -139,7 +139,8 @@ describe('the ask flow under bad input', () => {
 
     /** Sends `count` asks at once; resolves when the hub has cut the peer off and closed its link. */
     async function torrentOfAsks (link: RawLink, count: number): Promise<{ ids: string[], cutOff: ErrorFrame, before: RawFrameCounts }> {
-      const ids = Array.from({ length: count }, () => link.envelope({ kind: 'ask', body: question(SLOW_QUESTION) }))
+      // in one write: the parent takes them in one go, and the cut-off comes in the same tick as the first asks
+      const ids = link.envelopes(Array.from({ length: count }, () => ({ kind: 'ask', body: question(SLOW_QUESTION) })))
       const cutOff = await waitFor('the cut-off error frame', () => link.frames.find(f => f.kind === 'error' && (f as ErrorFrame).body.code === 'cut-off') as ErrorFrame | undefined)
       await link.waitEnded('the cut-off')
       return { ids, cutOff, before: countFrames(link.frames.slice(0, link.frames.indexOf(cutOff))) }
