@@ -1,6 +1,6 @@
 import WebSocket from 'ws'
 import { errorMessage, runReconnectLoop, type BackoffOptions, type Logger } from '../common/index.ts'
-import { messageText, newCounters, notifyListeners, type BusClientCounters, type BusListener, type BusState, type MessageBus } from './bus.ts'
+import { BusSubscriptions, messageText, type BusState, type MessageBus } from './bus.ts'
 import { frameText, parseBusMessage, type BusMessage } from './message.ts'
 
 /** How long a frame we sent is remembered, to recognise the bus echoing it back to us. */
@@ -18,13 +18,9 @@ export interface BusClientInit {
  * JSON, drops the echoes of its own frames (the OVOS bus sends every frame to every client, the sender
  * included) and survives frames from others that are not JSON.
  */
-export class BusClient implements MessageBus {
+export class BusClient extends BusSubscriptions implements MessageBus {
   readonly url: string
-  readonly counters: BusClientCounters = newCounters()
-  private readonly log: Logger
   private readonly backoff: BackoffOptions
-  private readonly listeners = new Set<BusListener>()
-  private readonly connectedListeners = new Set<() => void>()
   /** frames sent and not yet echoed: text → send times, oldest first */
   private readonly sentRecently = new Map<string, number[]>()
   private readonly sentOrder: Array<{ text: string, at: number }> = []
@@ -35,8 +31,8 @@ export class BusClient implements MessageBus {
   private currentState: BusState = 'connecting'
 
   constructor (init: BusClientInit) {
+    super(init.log)
     this.url = init.url
-    this.log = init.log
     this.backoff = init.backoff ?? { initialMs: 250, maxMs: 5_000 }
   }
 
@@ -56,7 +52,7 @@ export class BusClient implements MessageBus {
         this.socket = socket
         this.currentState = 'connected'
         this.log.info({ url: this.url }, 'connected to the messagebus')
-        for (const listener of this.connectedListeners) listener()
+        this.announceConnected()
       },
       onDown: reason => {
         this.socket = undefined
@@ -74,16 +70,6 @@ export class BusClient implements MessageBus {
     this.controller.abort()
     this.socket?.close(1000, 'shutting down')
     await this.running
-  }
-
-  onMessage (listener: BusListener): () => void {
-    this.listeners.add(listener)
-    return () => { this.listeners.delete(listener) }
-  }
-
-  onConnected (listener: () => void): () => void {
-    this.connectedListeners.add(listener)
-    return () => { this.connectedListeners.delete(listener) }
   }
 
   emit (message: BusMessage): boolean {
@@ -137,8 +123,7 @@ export class BusClient implements MessageBus {
       this.log.warn({ bytes: text?.length }, 'dropped a messagebus frame that is not a JSON message')
       return
     }
-    this.counters.received++
-    notifyListeners(this.listeners, message, this.log)
+    this.deliver(message)
   }
 
   private remember (text: string): void {

@@ -1,6 +1,6 @@
 import { WebSocketServer, type WebSocket } from 'ws'
 import { corkForTick } from '../common/index.ts'
-import { messageText, newCounters, notifyListeners, type BusClientCounters, type BusListener, type BusState, type MessageBus } from './bus.ts'
+import { BusSubscriptions, messageText, type BusState, type MessageBus } from './bus.ts'
 import { frameText, parseBusMessage, type BusMessage } from './message.ts'
 import type { Logger } from '../common/index.ts'
 import type { AddressInfo, Socket } from 'node:net'
@@ -118,17 +118,13 @@ interface AttachedHost {
   send: (message: BusMessage, text: string, from: AttachedBusClient) => void
 }
 
-class AttachedBusClient implements MessageBus {
-  readonly counters: BusClientCounters = newCounters()
+class AttachedBusClient extends BusSubscriptions implements MessageBus {
   private readonly bus: AttachedHost
-  private readonly log: Logger
-  private readonly listeners = new Set<BusListener>()
-  private readonly connectedListeners = new Set<() => void>()
   private currentState: BusState = 'connecting'
 
   constructor (log: Logger, bus: AttachedHost) {
+    super(log)
     this.bus = bus
-    this.log = log
   }
 
   get url (): string {
@@ -143,23 +139,13 @@ class AttachedBusClient implements MessageBus {
     if (this.currentState !== 'connecting') return
     this.currentState = 'connected'
     this.bus.join(this)
-    for (const listener of this.connectedListeners) listener()
+    this.announceConnected()
   }
 
   async stop (): Promise<void> {
     this.currentState = 'stopped'
     this.bus.leave(this)
     return Promise.resolve()
-  }
-
-  onMessage (listener: BusListener): () => void {
-    this.listeners.add(listener)
-    return () => { this.listeners.delete(listener) }
-  }
-
-  onConnected (listener: () => void): () => void {
-    this.connectedListeners.add(listener)
-    return () => { this.connectedListeners.delete(listener) }
   }
 
   emit (message: BusMessage): boolean {
@@ -175,7 +161,6 @@ class AttachedBusClient implements MessageBus {
   }
 
   receive (message: BusMessage): void {
-    this.counters.received++
-    notifyListeners(this.listeners, message, this.log)
+    this.deliver(message)
   }
 }

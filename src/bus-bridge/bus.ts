@@ -31,18 +31,41 @@ export interface MessageBus {
   emit: (message: BusMessage) => boolean
 }
 
-export function newCounters (): BusClientCounters {
-  return { received: 0, sent: 0, echoes: 0, nonJson: 0, dropped: 0 }
-}
+/** What every bus connection keeps: its counters and who listens to it. */
+export abstract class BusSubscriptions {
+  readonly counters: BusClientCounters = { received: 0, sent: 0, echoes: 0, nonJson: 0, dropped: 0 }
+  protected readonly log: Logger
+  private readonly listeners = new Set<BusListener>()
+  private readonly connectedListeners = new Set<() => void>()
 
-/** Hands `message` to every listener; one that throws is logged and the others still get it. */
-export function notifyListeners (listeners: Iterable<BusListener>, message: BusMessage, log: Logger): void {
-  for (const listener of listeners) {
-    try {
-      listener(message)
-    } catch (err) {
-      log.error({ err, type: message.type }, 'a messagebus listener failed')
+  constructor (log: Logger) {
+    this.log = log
+  }
+
+  onMessage (listener: BusListener): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
+  }
+
+  onConnected (listener: () => void): () => void {
+    this.connectedListeners.add(listener)
+    return () => { this.connectedListeners.delete(listener) }
+  }
+
+  /** Hands a message from the bus to every listener; one that throws is logged and the others still get it. */
+  protected deliver (message: BusMessage): void {
+    this.counters.received++
+    for (const listener of this.listeners) {
+      try {
+        listener(message)
+      } catch (err) {
+        this.log.error({ err, type: message.type }, 'a messagebus listener failed')
+      }
     }
+  }
+
+  protected announceConnected (): void {
+    for (const listener of this.connectedListeners) listener()
   }
 }
 
