@@ -25,19 +25,17 @@
  * reported. The swarm stays alive until stdin closes or SIGTERM, then stops every node.
  */
 import { parseArgs } from 'node:util'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p, type Libp2p } from 'libp2p'
+import type { Libp2p } from 'libp2p'
 import { pino } from 'pino'
 import { backoffDelay, sleep } from '../../src/common/index.ts'
-import { defaultConfig } from '../../src/node/index.ts'
-import { link, type LinkService, type ParentLinkSession } from '../../src/routing/index.ts'
-import { waitFor } from '../../test/helpers/wait.ts'
+import { createMeshLibp2p, defaultConfig } from '../../src/node/index.ts'
+import { FigureRegistry } from '../../src/observe/index.ts'
+import { link, type Link, type ParentLinkSession } from '../../src/routing/index.ts'
+import { waitFor } from '../../support/wait.ts'
 
 const { values } = parseArgs({
   options: {
@@ -77,23 +75,17 @@ const log = pino({ level: values['log-level'], base: { swarm: prefix } }, pino.d
 const now = (): number => performance.timeOrigin + performance.now()
 const emit = (event: Record<string, unknown>): void => { process.stdout.write(`${JSON.stringify(event)}\n`) }
 
-type Child = Libp2p<{ link: LinkService, identify: unknown, ping: unknown }>
+type Child = Libp2p<{ link: Link, identify: unknown, ping: unknown }>
 
 async function createChild (i: number): Promise<Child> {
-  return createLibp2p({
+  return createMeshLibp2p({
+    log,
     privateKey: await generateKeyPair('Ed25519'),
-    addresses: { listen: [] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    muxers: ['yamux'],
     services: {
       identify: identify(),
       ping: ping(),
-      link: link({
-        self: { name: `${prefix}-${i}`, version: 'bench', capabilities: [] },
-        log,
-        heartbeatMs
-      })
+      link: link({ self: { name: `${prefix}-${i}`, version: 'bench' }, log, figures: new FigureRegistry(), heartbeatMs })
     }
   })
 }

@@ -2,7 +2,7 @@
  * Hub capacity: how many children one real hub holds, and what each costs it in memory.
  *
  * What it runs, all on loopback:
- * - ONE real hub: a `mycroft-mesh start` process (test/helpers/node-process.ts) in open (lab) mode, no bus,
+ * - ONE real hub: a `mycroft-mesh start` process (support/node-process.ts) in open (lab) mode, no bus,
  *   listening on 127.0.0.1 port 0, with the realistic 5 s heartbeat (not the helpers' 500 ms test default).
  *   Every child comes from 127.0.0.1, so the hub's config raises the per-address limits a house hub would
  *   never hit: `maxInboundPerIpPerSecond` (default 20 new connections per second per address) to the child
@@ -44,9 +44,8 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { WebSocket } from 'ws'
-import { NodeProcess } from '../../test/helpers/node-process.ts'
-import { waitFor } from '../../test/helpers/wait.ts'
-import type { NodeStatus } from '../../src/node/index.ts'
+import { NodeProcess, type MeshStatus } from '../../support/node-process.ts'
+import { waitFor } from '../../support/wait.ts'
 
 export interface HubCapacityOptions {
   children: number
@@ -223,7 +222,7 @@ async function forceGc (hub: NodeProcess): Promise<void> {
 }
 
 /** The hub's status after a forced GC, or undefined (logged) when that failed. */
-async function statusAfterGc (hub: NodeProcess, log: (line: string) => void): Promise<NodeStatus | undefined> {
+async function statusAfterGc (hub: NodeProcess, log: (line: string) => void): Promise<MeshStatus | undefined> {
   try {
     await forceGc(hub)
     return await waitFor('the hub to answer status', async () => hub.status(), { timeoutMs: 60_000, intervalMs: 500 })
@@ -234,10 +233,10 @@ async function statusAfterGc (hub: NodeProcess, log: (line: string) => void): Pr
 }
 
 /** Several status samples a second apart: the minimum RSS and heap, and the last status. */
-async function sampleHub (hub: NodeProcess): Promise<{ rss: number, heap: number, last: NodeStatus }> {
+async function sampleHub (hub: NodeProcess): Promise<{ rss: number, heap: number, last: MeshStatus }> {
   let rss = Infinity
   let heap = Infinity
-  let last: NodeStatus | undefined
+  let last: MeshStatus | undefined
   for (let n = 0; n < SAMPLES; n++) {
     if (n > 0) await sleep(SAMPLE_INTERVAL_MS)
     // a hub busy with thousands of links may miss the control socket's 5 s limit: ask again rather than give up

@@ -1,14 +1,14 @@
 // The far end of the throughput benches, in its own process, printing its address on stdout. As a link parent
 // it counts the attached bytes of `blob` envelopes and answers a `blob-end` request once it has had them all;
 // on the bare stream protocol it counts bytes and answers one byte once it has had as many as the dialler said.
-import { linkPeer } from '../../test/helpers/link-peer.ts'
+import { linkPeer, serveKind } from '../../support/link-peer.ts'
 import { BARE_STREAM_PROTOCOL } from './link-throughput.ts'
 
 const node = await linkPeer('sink', ['/ip4/127.0.0.1/tcp/0'])
 let received = 0
-node.services.link.handleKind('blob', envelope => { received += envelope.attachment?.byteLength ?? 0 })
-node.services.link.handleKind('blob-end', async (envelope, session) => {
-  await session.reply(envelope, 'blob-received', { bytes: received })
+serveKind(node.services.link, 'blob', envelope => { received += envelope.attachment?.byteLength ?? 0 })
+serveKind(node.services.link, 'blob-end', (envelope, session) => {
+  void session.reply(envelope, 'blob-received', { bytes: received })
   received = 0
 })
 await node.handle(BARE_STREAM_PROTOCOL, stream => {

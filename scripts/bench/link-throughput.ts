@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { multiaddr } from '@multiformats/multiaddr'
-import { linkPeer } from '../../test/helpers/link-peer.ts'
+import { linkPeer } from '../../support/link-peer.ts'
 import { startMeshPair } from './mesh-pair.ts'
 
 /** A protocol with no framing at all: the libp2p stack's own figure. */

@@ -1,7 +1,7 @@
 /** A parent and a child node process on loopback, each with an embedded bus, and a probe on each bus. */
-import { BusProbe } from '../../test/helpers/bus-probe.ts'
-import { Homes, NodeProcess, runCli } from '../../test/helpers/node-process.ts'
-import { waitFor } from '../../test/helpers/wait.ts'
+import { BusProbe } from '../../support/bus-probe.ts'
+import { Homes, NodeProcess, runCli } from '../../support/node-process.ts'
+import { waitFor } from '../../support/wait.ts'
 import type { NodeConfig } from '../../src/node/index.ts'
 
 export interface MeshPair {

@@ -1,7 +1,7 @@
 /**
  * Re-link time: how long a child takes to link again once its parent is back after a crash.
  *
- * One real parent and one real child (`mycroft-mesh start` processes through test/helpers/node-process.ts), on
+ * One real parent and one real child (`mycroft-mesh start` processes through support/node-process.ts), on
  * loopback, no bus, the default 5 s heartbeat and the default reconnect backoff (250 ms doubling to 3 s, with
  * jitter). The child is linked first. Then, each round:
  *   1. SIGKILL the parent (no goodbye: a crash or a pulled plug);
@@ -18,8 +18,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { NodeProcess, type LogLine, type NodeProcessOptions } from '../../test/helpers/node-process.ts'
-import { waitFor } from '../../test/helpers/wait.ts'
+import { NodeProcess, type LogLine, type NodeProcessOptions } from '../../support/node-process.ts'
+import { waitFor } from '../../support/wait.ts'
 
 export interface RelinkOptions {
   rounds: number

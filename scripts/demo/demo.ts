@@ -9,11 +9,11 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { BusProbe } from '../../test/helpers/bus-probe.ts'
-import { NodeProcess } from '../../test/helpers/node-process.ts'
-import { FALLBACK_UNKNOWN, HELLO_WORLD, OVOS_SKIP_MESSAGE, OvosInstance, ovosVenv } from '../../test/helpers/ovos.ts'
-import { waitFor } from '../../test/helpers/wait.ts'
-import { StandInAssistant } from './stand-in-assistant.ts'
+import { BusProbe } from '../../support/bus-probe.ts'
+import { NodeProcess } from '../../support/node-process.ts'
+import { FALLBACK_UNKNOWN, HELLO_WORLD, OVOS_SKIP_MESSAGE, OvosInstance, ovosVenv } from '../../support/ovos.ts'
+import { waitFor } from '../../support/wait.ts'
+import { StandInAssistant } from '../../support/stand-in-assistant.ts'
 
 const withOvos = process.argv.includes('--ovos')
 const QUESTIONS = withOvos ? ['hello world', 'what is the capital of atlantis'] : ['what is the speed of light', 'what is the capital of atlantis']

@@ -1,8 +1,9 @@
-import { BlockList, isIP } from 'node:net'
-import { defaultPermissions, type Permissions } from './permissions.ts'
-import type { PeerRecord, TrustStore } from './trust-store.ts'
+import { ipMatcher, ipOf } from './ip.ts'
+import { defaultPermissions, permissionNamed, type Permissions } from './permissions.ts'
+import type { TrustStore } from './trust-store.ts'
 import type { Logger } from '../common/index.ts'
-import type { Admission, Envelope, Hello, LinkErrorCode, LinkSession, Verdict } from '../routing/index.ts'
+import type { FigureRegistry } from '../observe/index.ts'
+import type { Admission, GuardRequest, Hello, LinkErrorCode, LinkRole, Need, Verdict } from '../routing/index.ts'
 import type { MultiaddrConnection, PeerId } from '@libp2p/interface'
 
 /** This many violations within the window cut a peer off. */
@@ -19,13 +20,23 @@ export interface AccessInit {
   ipAllow?: string[]
   /** never let these connect, beside the store's blocked list */
   ipDeny?: string[]
+  /** only nodes holding the house key finish a handshake (shown in status) */
+  houseKey?: boolean
+  figures: FigureRegistry
 }
 
-export interface AccessCounters {
+const ACCESS_COUNTERS = {
+  refusedConnections: 'connections refused by address, before any handshake',
+  violations: 'frames refused from linked peers',
+  cutOffs: 'peers cut off for repeated violations'
+}
+
+/** The `access` section of status. */
+export type AccessFigures = Record<keyof typeof ACCESS_COUNTERS, number> & {
   refusedLinks: Partial<Record<LinkErrorCode, number>>
-  refusedConnections: number
-  violations: number
-  cutOffs: number
+  open: boolean
+  houseKey: boolean
+  cutOff: CutOff[]
 }
 
 export interface CutOff {
@@ -40,42 +51,15 @@ interface RateBucket {
   updatedAt: number
 }
 
-/** A CIDR (`10.0.0.0/8`, `fd00::/8`) or a single address. */
-export function parseCidr (text: string): { address: string, prefix: number, family: 'ipv4' | 'ipv6' } | undefined {
-  const [address = '', prefixText] = text.trim().split('/')
-  const version = isIP(address)
-  if (version === 0) return undefined
-  const family = version === 4 ? 'ipv4' : 'ipv6'
-  const max = version === 4 ? 32 : 128
-  const prefix = prefixText === undefined ? max : Number(prefixText)
-  if (!Number.isInteger(prefix) || prefix < 0 || prefix > max) return undefined
-  return { address, prefix, family }
-}
-
-/** A test for "is this IP inside any of these CIDRs". */
-export function ipMatcher (cidrs: readonly string[]): (ip: string) => boolean {
-  const list = new BlockList()
-  for (const cidr of cidrs) {
-    const parsed = parseCidr(cidr)
-    if (parsed !== undefined) list.addSubnet(parsed.address, parsed.prefix, parsed.family)
-  }
-  return ip => list.check(ip, isIP(ip) === 4 ? 'ipv4' : 'ipv6')
-}
-
-/** The IP of a multiaddr, e.g. /ip4/1.2.3.4/tcp/5 → 1.2.3.4. */
-export function ipOf (addr: string): string | undefined {
-  const [, kind, address] = addr.split('/')
-  return kind === 'ip4' || kind === 'ip6' ? address : undefined
-}
-
 /**
  * Decides who may link to this node and what each linked peer may send: admission by the trust store
  * (known peers, one-time invites, or open mode for labs), per-peer permissions and rate limits on every
  * envelope, cutting off peers that keep breaking them, and IP allow/deny lists before any handshake.
  */
 export class AccessControl {
-  readonly counters: AccessCounters = { refusedLinks: {}, refusedConnections: 0, violations: 0, cutOffs: 0 }
   private readonly init: AccessInit
+  private readonly counters
+  private readonly refusedLinks: Partial<Record<string, number>>
   private readonly log: Logger
   private readonly violations = new Map<string, number[]>()
   private readonly cutOffs = new Map<string, CutOff>()
@@ -86,6 +70,9 @@ export class AccessControl {
   constructor (init: AccessInit) {
     this.init = init
     this.log = init.log
+    this.refusedLinks = init.figures.labelled('access', 'refusedLinks')
+    this.counters = init.figures.counters('access', ACCESS_COUNTERS)
+    init.figures.reading('access', () => ({ open: init.open === true, houseKey: init.houseKey === true, cutOff: this.cutOffPeers() }))
     this.allowed = ipMatcher(init.ipAllow ?? [])
     this.denied = ipMatcher([...(init.ipDeny ?? []), ...init.store.blockedIps()])
   }
@@ -121,7 +108,7 @@ export class AccessControl {
     const id = peerId.toString()
     const admission = await this.decide(id, hello)
     if (!admission.ok) {
-      this.counters.refusedLinks[admission.code] = (this.counters.refusedLinks[admission.code] ?? 0) + 1
+      this.refusedLinks[admission.code] = (this.refusedLinks[admission.code] ?? 0) + 1
       this.log.warn({ peer: id, claimedName: hello.name, code: admission.code }, `refused a link from ${id}: ${admission.message}`)
     }
     return admission
@@ -160,30 +147,34 @@ export class AccessControl {
     return { ok: false, code: 'uninvited', message: 'this node does not know you; ask its owner for an invite (`mycroft-mesh invite --name NAME`) and start with --join TOKEN' }
   }
 
-  /** The permissions of a linked peer; an unknown one (a parent given by address only) gets its role's defaults. */
-  permissionsOf (session: LinkSession, role: 'parent' | 'child'): Permissions {
-    return this.init.store.peer(session.remotePeer)?.permissions ?? defaultPermissions(role)
+  /** The permissions of a peer; an unknown one (a parent given by address only) gets its role's defaults. */
+  permissionsOf (peerId: string, role: LinkRole): Permissions {
+    return this.init.store.peer(peerId)?.permissions ?? defaultPermissions(role)
   }
 
-  /** Judges one envelope from an established link: rate first, then what the kind needs. */
-  guard (envelope: Envelope, session: LinkSession, role: 'parent' | 'child'): Verdict {
-    const permissions = this.permissionsOf(session, role)
-    const peer = session.remotePeer
-    if (!this.takeToken(peer, permissions.framesPerSecond)) {
-      return this.violation(session, 'rate-limited', `more than ${permissions.framesPerSecond} frames per second`)
+  /** The link's guard: every envelope from an established link, rate first, then what its capability needs. */
+  guard (request: GuardRequest): Verdict {
+    const permissions = this.permissionsOf(request.peerId, request.role)
+    if (!this.takeToken(request.peerId, permissions.framesPerSecond)) {
+      return this.violation(request.peerId, 'rate-limited', `more than ${permissions.framesPerSecond} frames per second`)
     }
-    switch (envelope.kind) {
-      case 'ask':
-        return permissions.ask ? { ok: true } : this.violation(session, 'forbidden', 'you may not ask this node questions')
-      case 'bus': {
-        const type = busTypeOf(envelope.body)
-        return type !== undefined && permissions.busTypes.includes(type)
-          ? { ok: true }
-          : this.violation(session, 'forbidden', `you may not send '${type ?? '?'}' messages to this node's bus`)
-      }
-      default:
-        return { ok: true }
+    return request.need === undefined ? { ok: true } : this.authorize(request.peerId, request.role, request.need)
+  }
+
+  /**
+   * May this peer do what `need` names? Asked for each envelope by the guard, and by a wire protocol when a
+   * stream of its own opens (such streams never pass the link's guard).
+   */
+  authorize (peerId: string, role: LinkRole, need: Need): Verdict {
+    const permissions = this.permissionsOf(peerId, role)
+    if ('busType' in need) {
+      return permissions.busTypes.includes(need.busType)
+        ? { ok: true }
+        : this.violation(peerId, 'forbidden', `you may not send '${need.busType === '' ? '?' : need.busType}' messages to this node's bus`)
     }
+    const permission = permissionNamed(need.permission)
+    if (permission !== undefined && permissions[permission.field]) return { ok: true }
+    return this.violation(peerId, 'forbidden', `you may not ${permission?.doing ?? `use '${need.permission}' on this node`}`)
   }
 
   /** Forgets a peer's violations and cut-off (after a revoke, or a fresh invite). */
@@ -192,8 +183,7 @@ export class AccessControl {
     this.cutOffs.delete(peerId)
   }
 
-  private violation (session: LinkSession, code: LinkErrorCode, reason: string): Verdict {
-    const peer = session.remotePeer
+  private violation (peer: string, code: LinkErrorCode, reason: string): Verdict {
     const now = Date.now()
     const recent = (this.violations.get(peer) ?? []).filter(at => now - at < VIOLATION_WINDOW_MS)
     recent.push(now)
@@ -233,10 +223,3 @@ export class AccessControl {
     for (const [peer, cutOff] of this.cutOffs) if (Date.parse(cutOff.until) <= now) this.cutOffs.delete(peer)
   }
 }
-
-function busTypeOf (body: unknown): string | undefined {
-  const message = (body as { message?: { type?: unknown } } | undefined)?.message
-  return typeof message?.type === 'string' ? message.type : undefined
-}
-
-export type { PeerRecord }

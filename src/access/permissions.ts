@@ -32,3 +32,36 @@ export function defaultPermissions (role: Role): Permissions {
       return { ask: false, relay: false, broadcast: false, pushSkills: false, busTypes: ['speak'], framesPerSecond: 20 }
   }
 }
+
+type PermissionField = Exclude<keyof Permissions, 'busTypes' | 'framesPerSecond'>
+
+/**
+ * The words `allow`/`deny` take for permissions (any other word is a Mycroft message type): the field each
+ * sets, and what a refused peer is told it may not do.
+ */
+const PERMISSION_WORDS: Record<string, { field: PermissionField, doing: string }> = {
+  ask: { field: 'ask', doing: 'ask this node questions' },
+  relay: { field: 'relay', doing: 'have this node pass messages on' },
+  broadcast: { field: 'broadcast', doing: 'announce through this node' },
+  'push-skills': { field: 'pushSkills', doing: 'push skills to this node' }
+}
+/** The permission a word names; undefined for any other word (a message type, or `constructor`). */
+export function permissionNamed (word: string): { field: PermissionField, doing: string } | undefined {
+  return Object.hasOwn(PERMISSION_WORDS, word) ? PERMISSION_WORDS[word] : undefined
+}
+
+/** Permissions with `what` (permission words and message types) allowed or denied, and the rate changed if given. */
+export function applyPermission (permissions: Permissions, allow: boolean, what: string[], framesPerSecond?: number): Permissions {
+  const next = { ...permissions, busTypes: [...permissions.busTypes], framesPerSecond: framesPerSecond ?? permissions.framesPerSecond }
+  for (const word of what) {
+    const permission = permissionNamed(word)
+    if (permission !== undefined) {
+      next[permission.field] = allow
+    } else if (allow) {
+      if (!next.busTypes.includes(word)) next.busTypes.push(word)
+    } else {
+      next.busTypes = next.busTypes.filter(type => type !== word)
+    }
+  }
+  return next
+}

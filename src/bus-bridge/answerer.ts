@@ -1,38 +1,20 @@
 import { randomUUID } from 'node:crypto'
-import { MESH_CONTEXT_KEY } from './detector.ts'
+import { DEFAULT_CATCH_ALL_FALLBACKS, DEFAULT_DELIVERED_TYPES, MESH_CONTEXT_KEY } from './constants.ts'
 import { destinationsOf, forward, isRecord, type BusMessage } from './message.ts'
 import type { MessageBus } from './bus.ts'
+import type { MeshDelivery } from './index.ts'
 import type { Logger } from '../common/index.ts'
-
-/** The stock OVOS catch-all; left out of children's sessions so that "I don't know" reaches the mesh instead. */
-export const DEFAULT_CATCH_ALL_FALLBACKS = ['ovos-skill-fallback-unknown.openvoiceos']
-/** Message types a parent's skill may send a child later, by naming it in `context.destination`. */
-export const DEFAULT_DELIVERED_TYPES = ['speak']
-
-export interface ChildRef {
-  peerId: string
-  name: string
-}
-
-export interface SpokenAnswer {
-  utterance: string
-  lang?: string
-  meta?: Record<string, unknown>
-}
+import type { PeerRef, Speak } from '../routing/index.ts'
 
 export interface AnswererInit {
   bus: MessageBus
   log: Logger
   catchAllFallbacks?: string[]
   deliveredTypes?: string[]
-  /** the linked child a destination names, by peer id or by name */
-  childNamed: (nameOrPeerId: string) => ChildRef | undefined
-  /** a message on this bus that names a child, for that child's bus */
-  deliver: (child: ChildRef, message: BusMessage) => void
 }
 
 interface Collecting {
-  speaks: SpokenAnswer[]
+  speaks: Speak[]
   done: () => void
 }
 
@@ -48,7 +30,6 @@ function meshTag (message: BusMessage): Record<string, unknown> | undefined {
  * message a local skill addresses to it by `context.destination`.
  */
 export class ChildAnswerer {
-  readonly counters = { delivered: 0 }
   private readonly init: AnswererInit
   private readonly collecting = new Map<string, Collecting>()
   private unsubscribe?: () => void
@@ -57,8 +38,8 @@ export class ChildAnswerer {
     this.init = init
   }
 
-  start (): void {
-    this.unsubscribe = this.init.bus.onMessage(message => { this.observe(message) })
+  start (delivery: MeshDelivery): void {
+    this.unsubscribe = this.init.bus.onMessage(message => { this.observe(message, delivery) })
   }
 
   stop (): void {
@@ -67,7 +48,7 @@ export class ChildAnswerer {
   }
 
   /** Resolves with what the local assistant said, or undefined when it did not know or the bus is down. */
-  async answer (utterances: string[], lang: string, child: ChildRef, signal: AbortSignal): Promise<SpokenAnswer[] | undefined> {
+  async answer (utterances: string[], lang: string, child: PeerRef, signal: AbortSignal): Promise<Speak[] | undefined> {
     const askId = randomUUID()
     const message: BusMessage = {
       type: 'recognizer_loop:utterance',
@@ -84,7 +65,7 @@ export class ChildAnswerer {
         [MESH_CONTEXT_KEY]: { ask: askId, child: child.peerId, child_name: child.name }
       }
     }
-    const speaks: SpokenAnswer[] = []
+    const speaks: Speak[] = []
     const finished = new Promise<void>(resolve => {
       const done = (): void => {
         this.collecting.delete(askId)
@@ -102,7 +83,7 @@ export class ChildAnswerer {
     return speaks.length > 0 ? speaks : undefined
   }
 
-  private observe (message: BusMessage): void {
+  private observe (message: BusMessage, delivery: MeshDelivery): void {
     const tag = meshTag(message)
     const collecting = typeof tag?.ask === 'string' ? this.collecting.get(tag.ask) : undefined
     if (collecting !== undefined) {
@@ -110,11 +91,13 @@ export class ChildAnswerer {
       return
     }
     if (tag?.answer === true || !(this.init.deliveredTypes ?? DEFAULT_DELIVERED_TYPES).includes(message.type)) return
-    const children = new Set(destinationsOf(message).map(this.init.childNamed).filter(child => child !== undefined))
-    for (const child of children) {
-      this.counters.delivered++
+    const children = new Map(destinationsOf(message).flatMap(name => {
+      const child = delivery.recipient(name)
+      return child === undefined ? [] : [[child.peerId, child] as const]
+    }))
+    for (const child of children.values()) {
       this.init.log.debug({ child: child.name, type: message.type }, `passing a later ${message.type} to ${child.name}`)
-      this.init.deliver(child, message)
+      delivery.deliver(child, message)
     }
   }
 

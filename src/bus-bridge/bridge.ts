@@ -1,41 +1,14 @@
 import WebSocket from 'ws'
 import { errorMessage, UserError, type Logger } from '../common/index.ts'
-import { ChildAnswerer, type ChildRef, type SpokenAnswer } from './answerer.ts'
+import { ChildAnswerer } from './answerer.ts'
 import { BusClient } from './bus-client.ts'
-import type { BusClientCounters, BusState, MessageBus } from './bus.ts'
-import { BUS_PATH, DEFAULT_BUS_PORT, EmbeddedBus } from './bus-server.ts'
-import { MESH_CONTEXT_KEY, UnhandledDetector, type DetectorOptions, type Unhandled } from './detector.ts'
+import { EmbeddedBus } from './bus-server.ts'
+import { DEFAULT_BUS_PORT, DEFAULT_BUS_URL, MESH_CONTEXT_KEY, PROBE_TIMEOUT_MS } from './constants.ts'
+import { UnhandledDetector, type Unhandled } from './detector.ts'
 import { isRecord, type BusMessage } from './message.ts'
-
-export const DEFAULT_BUS_URL = `ws://127.0.0.1:${DEFAULT_BUS_PORT}${BUS_PATH}`
-/** How long `auto` waits for a bus at the default address before hosting its own. */
-const PROBE_TIMEOUT_MS = 1_000
-
-export type BusMode = 'external' | 'embedded'
-
-export interface BusStatus {
-  mode: BusMode | 'none'
-  url: string | null
-  state: BusState | 'disabled'
-  counters: BusClientCounters | null
-  /** programs connected to the embedded bus, this node included */
-  clients: number | null
-  /** later messages passed on to children */
-  delivered: number
-}
-
-export interface BusBridgeInit {
-  /** `auto`, `embedded`, `embedded:PORT` or a ws:// URL */
-  spec: string
-  log: Logger
-  detector: DetectorOptions
-  catchAllFallbacks?: string[]
-  deliveredTypes?: string[]
-  canAsk: () => boolean
-  onUnhandled: (unhandled: Unhandled) => void
-  childNamed: (nameOrPeerId: string) => ChildRef | undefined
-  deliver: (child: ChildRef, message: BusMessage) => void
-}
+import type { MessageBus } from './bus.ts'
+import type { BusBridge, BusBridgeFigures, BusBridgeInit, Mesh } from './index.ts'
+import type { PeerRef, Question, Speak } from '../routing/index.ts'
 
 /** Is a messagebus answering at `url`? */
 export async function probeBus (url: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<boolean> {
@@ -46,81 +19,73 @@ export async function probeBus (url: string, timeoutMs = PROBE_TIMEOUT_MS): Prom
   })
 }
 
+interface Connection {
+  client: MessageBus
+  embedded?: EmbeddedBus
+}
+
 /**
  * The node's side of the local Mycroft/OVOS messagebus: connects to it (or hosts one), notices what the local
- * assistant cannot answer, answers children with the local assistant, and speaks what the parent sends later.
+ * assistant cannot answer and asks the mesh, answers children with the local assistant, and speaks what the
+ * parent sends later.
  */
-export class BusBridge {
-  readonly mode: BusMode
+export class BusBridgeService implements BusBridge {
   private readonly init: BusBridgeInit
-  private readonly embedded?: EmbeddedBus
-  private readonly client: MessageBus
-  private readonly detector: UnhandledDetector
-  private readonly answerer: ChildAnswerer
+  private readonly log: Logger
+  private connection?: Connection
+  private detector?: UnhandledDetector
+  private answerer?: ChildAnswerer
 
-  private constructor (init: BusBridgeInit, bus: string | EmbeddedBus) {
+  constructor (init: BusBridgeInit) {
     this.init = init
-    this.embedded = typeof bus === 'string' ? undefined : bus
-    this.mode = this.embedded === undefined ? 'external' : 'embedded'
-    this.client = typeof bus === 'string' ? new BusClient({ url: bus, log: init.log }) : bus.attach()
-    this.detector = new UnhandledDetector({ bus: this.client, options: init.detector, log: init.log, canAsk: init.canAsk, onUnhandled: init.onUnhandled })
-    this.answerer = new ChildAnswerer({
-      bus: this.client,
-      log: init.log,
-      catchAllFallbacks: init.catchAllFallbacks,
-      deliveredTypes: init.deliveredTypes,
-      childNamed: init.childNamed,
-      deliver: init.deliver
+    this.log = init.log
+    init.figures.reading('bus', (): BusBridgeFigures => {
+      const connection = this.connection
+      return {
+        mode: connection === undefined ? 'none' : connection.embedded === undefined ? 'external' : 'embedded',
+        url: connection?.client.url ?? null,
+        state: connection?.client.state ?? 'disabled',
+        counters: connection === undefined ? null : { ...connection.client.counters },
+        clients: connection?.embedded?.clients ?? null
+      }
     })
   }
 
-  /** Resolves the bus spec (hosting the embedded bus if need be) and starts bridging. */
-  static async start (init: BusBridgeInit): Promise<BusBridge> {
-    const embeddedPort = /^embedded(?::(\d+))?$/.exec(init.spec)
-    let bridge: BusBridge
-    if (embeddedPort !== null) {
-      const embedded = await hostBus(Number(embeddedPort[1] ?? DEFAULT_BUS_PORT), init.log)
-      bridge = new BusBridge(init, embedded)
-    } else if (init.spec === 'auto' && !await probeBus(DEFAULT_BUS_URL)) {
-      init.log.info('no messagebus at the default address: hosting one')
-      const embedded = await hostBus(DEFAULT_BUS_PORT, init.log)
-      bridge = new BusBridge(init, embedded)
-    } else {
-      bridge = new BusBridge(init, init.spec === 'auto' ? DEFAULT_BUS_URL : init.spec)
-    }
-    bridge.detector.start()
-    bridge.answerer.start()
-    bridge.client.start()
-    return bridge
+  /** Resolves the bus spec (hosting the embedded bus if need be) and starts bridging this bus and the mesh. */
+  async start (mesh: Mesh): Promise<void> {
+    if (this.init.spec === 'none') return
+    const connection = await connect(this.init.spec, this.log)
+    this.connection = connection
+    const { client } = connection
+    this.detector = new UnhandledDetector({
+      bus: client,
+      options: this.init.detector,
+      log: this.log,
+      canAsk: () => mesh.asks.canAsk,
+      onUnhandled: unhandled => { void this.askMesh(mesh, unhandled) }
+    })
+    this.answerer = new ChildAnswerer({ bus: client, log: this.log, catchAllFallbacks: this.init.catchAllFallbacks, deliveredTypes: this.init.deliveredTypes })
+    this.detector.start()
+    this.answerer.start(mesh.delivery)
+    client.start()
   }
 
   async stop (): Promise<void> {
-    this.detector.stop()
-    this.answerer.stop()
-    await this.client.stop()
-    await this.embedded?.stop()
-  }
-
-  status (): BusStatus {
-    return {
-      mode: this.mode,
-      url: this.client.url,
-      state: this.client.state,
-      counters: { ...this.client.counters },
-      clients: this.embedded?.clients ?? null,
-      delivered: this.answerer.counters.delivered
-    }
+    this.detector?.stop()
+    this.answerer?.stop()
+    await this.connection?.client.stop()
+    await this.connection?.embedded?.stop()
   }
 
   /** This node's own assistant answering a child's question. */
-  async answerForChild (utterances: string[], lang: string, child: ChildRef, signal: AbortSignal): Promise<SpokenAnswer[] | undefined> {
-    return this.answerer.answer(utterances, lang, child, signal)
+  async answer (question: Question, asker: PeerRef, signal: AbortSignal): Promise<Speak[] | undefined> {
+    return this.answerer?.answer(question.utterances, question.lang, asker, signal)
   }
 
   /** A message the parent's skill addressed to this node: put it on the local bus so the local audio speaks it. */
   emitFromParent (message: BusMessage, parentName: string): void {
     const context = Object.fromEntries(Object.entries(message.context).filter(([key]) => !['session', 'destination', 'source'].includes(key)))
-    this.client.emit({
+    this.connection?.client.emit({
       type: message.type,
       data: message.data,
       context: {
@@ -132,14 +97,44 @@ export class BusBridge {
       }
     })
   }
+
+  /** The local assistant could not answer: ask up the tree, then speak the answer or give the utterance back. */
+  private async askMesh (mesh: Mesh, unhandled: Unhandled): Promise<void> {
+    const utterance = unhandled.utterances[0] ?? ''
+    this.log.info({ signal: unhandled.signal }, `asking the mesh: "${utterance}"`)
+    const answer = await mesh.asks.ask(unhandled.utterances, unhandled.lang, this.init.askTimeoutMs)
+    if (answer.status === 'answered') {
+      const by = answer.answeredBy?.name ?? 'the mesh'
+      this.log.info({ by }, `${by} answered "${utterance}": "${answer.speaks.map(speak => speak.utterance).join(' ')}"`)
+      unhandled.answer(answer.speaks, by)
+    } else {
+      this.log.info({ status: answer.status, reason: answer.reason }, `the mesh has no answer to "${utterance}" (${answer.reason ?? answer.status}); the local assistant answers`)
+      unhandled.giveBack()
+    }
+  }
 }
 
-async function hostBus (port: number, log: Logger): Promise<EmbeddedBus> {
-  const bus = new EmbeddedBus({ port, log })
-  try {
-    await bus.start()
-  } catch (err) {
-    throw new UserError(`cannot host the embedded messagebus on 127.0.0.1:${port}: ${errorMessage(err)}; pick another port with --bus embedded:PORT, or --bus none`)
+/** `auto`: the bus at the default address, or an embedded one when none answers there. */
+async function connect (spec: string, log: Logger): Promise<Connection> {
+  const embeddedPort = /^embedded(?::(\d+))?$/.exec(spec)
+  if (embeddedPort !== null) return attachTo(await hostBus(Number(embeddedPort[1] ?? DEFAULT_BUS_PORT)))
+  if (spec === 'auto' && !await probeBus(DEFAULT_BUS_URL)) {
+    log.info('no messagebus at the default address: hosting one')
+    return attachTo(await hostBus(DEFAULT_BUS_PORT))
   }
-  return bus
+  return { client: new BusClient({ url: spec === 'auto' ? DEFAULT_BUS_URL : spec, log }) }
+
+  async function hostBus (port: number): Promise<EmbeddedBus> {
+    const bus = new EmbeddedBus({ port, log })
+    try {
+      await bus.start()
+    } catch (err) {
+      throw new UserError(`cannot host the embedded messagebus on 127.0.0.1:${port}: ${errorMessage(err)}; pick another port with --bus embedded:PORT, or --bus none`)
+    }
+    return bus
+  }
+}
+
+function attachTo (embedded: EmbeddedBus): Connection {
+  return { client: embedded.attach(), embedded }
 }

@@ -1,12 +1,10 @@
 import { WebSocketServer, type WebSocket } from 'ws'
 import { corkForTick } from '../common/index.ts'
 import { BusSubscriptions, messageText, type BusState, type MessageBus } from './bus.ts'
+import { BUS_PATH } from './constants.ts'
 import { frameText, parseBusMessage, type BusMessage } from './message.ts'
 import type { Logger } from '../common/index.ts'
 import type { AddressInfo, Socket } from 'node:net'
-
-export const DEFAULT_BUS_PORT = 8181
-export const BUS_PATH = '/core'
 
 const CONNECTED = JSON.stringify({ type: 'connected', data: {}, context: { session: { session_id: 'default' } } })
 

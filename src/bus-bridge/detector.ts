@@ -1,14 +1,9 @@
 import { forward, isRecord, reply, sessionId, utterancesOf, type BusMessage } from './message.ts'
+import { DEFAULT_FALLBACK_PRIORITY, DEFAULT_SAFETY_NET_MS, DEFAULT_SKILL_ID, MESH_CONTEXT_KEY } from './constants.ts'
 import type { MessageBus } from './bus.ts'
+import type { Speak } from '../routing/index.ts'
 import type { Logger } from '../common/index.ts'
 
-/** The context key under which the mesh tags what it injects, so no bridge ever asks about it. */
-export const MESH_CONTEXT_KEY = 'mycroft_mesh'
-
-export const DEFAULT_SKILL_ID = 'mycroft-mesh.bridge'
-/** Below the stock "I don't know" fallback (100), so the mesh is asked first. */
-export const DEFAULT_FALLBACK_PRIORITY = 95
-export const DEFAULT_SAFETY_NET_MS = 20_000
 /** Fallbacks whose priority core never told us are assumed to sit where the stock catch-all does. */
 const UNKNOWN_FALLBACK_PRIORITY = 100
 const FALLBACK_HANDLER = 'MeshBridge.ask_parent'
@@ -48,7 +43,7 @@ export interface Unhandled {
   lang: string
   signal: Signal
   /** speak the mesh's answer on the local bus and finish the handshake */
-  answer: (speaks: Array<{ utterance: string, lang?: string, meta?: Record<string, unknown> }>, answeredBy: string) => void
+  answer: (speaks: Speak[], answeredBy: string) => void
   /** the mesh had no answer: give the utterance back to the local assistant */
   giveBack: () => void
 }
@@ -295,7 +290,7 @@ export class UnhandledDetector {
   }
 
   /** Speaks as a local skill would: the context of the message being answered, so the local audio plays it. */
-  private speak (about: BusMessage, speaks: Parameters<Unhandled['answer']>[0], lang: string, answeredBy: string): void {
+  private speak (about: BusMessage, speaks: Speak[], lang: string, answeredBy: string): void {
     for (const speak of speaks) {
       this.bus.emit(forward(about, 'speak', {
         utterance: speak.utterance,

@@ -1,10 +1,70 @@
-export { BusBridge, probeBus, DEFAULT_BUS_URL, type BusBridgeInit, type BusMode, type BusStatus } from './bridge.ts'
+import { BusBridgeService } from './bridge.ts'
+import type { DetectorOptions } from './detector.ts'
+import type { BusClientCounters, BusState } from './bus.ts'
+import type { BusMessage } from './message.ts'
+import type { Logger } from '../common/index.ts'
+import type { FigureRegistry } from '../observe/index.ts'
+import type { Answer, PeerRef, Question, Speak } from '../routing/index.ts'
+
+export { probeBus } from './bridge.ts'
 export { BusClient } from './bus-client.ts'
 export type { BusClientCounters, BusState, MessageBus } from './bus.ts'
-export { EmbeddedBus, DEFAULT_BUS_PORT, BUS_PATH } from './bus-server.ts'
-export {
-  UnhandledDetector, defaultDetectorOptions, isMeshTagged, MESH_CONTEXT_KEY, DEFAULT_SKILL_ID, DEFAULT_FALLBACK_PRIORITY, DEFAULT_SAFETY_NET_MS,
-  type DetectorOptions, type Unhandled, type Signal
-} from './detector.ts'
-export { ChildAnswerer, DEFAULT_CATCH_ALL_FALLBACKS, DEFAULT_DELIVERED_TYPES, type ChildRef, type SpokenAnswer } from './answerer.ts'
+export { EmbeddedBus } from './bus-server.ts'
+export * from './constants.ts'
+export { UnhandledDetector, defaultDetectorOptions, isMeshTagged, type DetectorOptions, type Unhandled, type Signal } from './detector.ts'
 export { parseBusMessage, forward, reply, sessionId, type BusMessage } from './message.ts'
+
+/** What the bridge adds to the `bus` section of status. */
+export interface BusBridgeFigures {
+  mode: 'external' | 'embedded' | 'none'
+  url: string | null
+  state: BusState | 'disabled'
+  counters: BusClientCounters | null
+  /** programs connected to the embedded bus, this node included */
+  clients: number | null
+}
+
+export interface BusBridgeInit {
+  /** `auto`, `embedded`, `embedded:PORT`, a ws:// URL, or `none` (no bus: the bridge does nothing) */
+  spec: string
+  log: Logger
+  figures: FigureRegistry
+  detector: DetectorOptions
+  catchAllFallbacks?: string[]
+  deliveredTypes?: string[]
+  /** how long to wait for the mesh to answer an utterance of this bus */
+  askTimeoutMs?: number
+}
+
+/** The mesh's questions, as the bridge uses them. */
+export interface MeshAsker {
+  /** a parent that takes questions is linked */
+  readonly canAsk: boolean
+  ask: (utterances: string[], lang: string, deadlineMs?: number) => Promise<Answer>
+}
+
+/** The children a local skill can reach by `context.destination`. */
+export interface MeshDelivery {
+  recipient: (nameOrPeerId: string) => PeerRef | undefined
+  deliver: (recipient: PeerRef, message: BusMessage) => void
+}
+
+/** What the bridge needs of the mesh. */
+export interface Mesh {
+  asks: MeshAsker
+  delivery: MeshDelivery
+}
+
+/** The local messagebus, bridged into the mesh: this node's assistant, as the mesh sees it. */
+export interface BusBridge {
+  start: (mesh: Mesh) => Promise<void>
+  stop: () => Promise<void>
+  /** The local assistant answering a child's question (undefined: it does not know, or there is no bus). */
+  answer: (question: Question, asker: PeerRef, signal: AbortSignal) => Promise<Speak[] | undefined>
+  /** Puts a message the parent sent on the local bus, for the local audio. */
+  emitFromParent: (message: BusMessage, parentName: string) => void
+}
+
+export function createBusBridge (init: BusBridgeInit): BusBridge {
+  return new BusBridgeService(init)
+}

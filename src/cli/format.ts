@@ -10,6 +10,50 @@ function ago (iso: string | null, now = Date.now()): string {
 
 const rtt = (ms: number | null): string => ms === null ? '' : `, rtt ${ms} ms`
 
+type Section = Record<string, unknown>
+
+const CORE_FIELDS = new Set(['peerId', 'name', 'version', 'home', 'addrs', 'startedAt', 'parent', 'children', 'process'])
+
+const count = (section: Section, key: string): number => {
+  const value = section[key]
+  return typeof value === 'number' ? value : 0
+}
+const text = (section: Section, key: string): string => {
+  const value = section[key]
+  return typeof value === 'string' ? value : ''
+}
+/** `unknownKinds` → `unknown kinds` */
+const words = (name: string): string => name.replace(/[A-Z]/g, letter => ` ${letter.toLowerCase()}`)
+
+function counts (value: unknown): string {
+  const entries = Object.entries(value as Record<string, unknown>).filter(([, n]) => typeof n === 'number')
+  return entries.length === 0 ? 'none' : entries.map(([key, n]) => `${String(n)} ${key}`).join(', ')
+}
+
+/** The sections this table has a line of its own for; every other one is shown as its counters in words. */
+const SECTION_LINES: Record<string, (section: Section) => string[]> = {
+  bus: bus => [text(bus, 'mode') === 'none'
+    ? '  bus        none'
+    : `  bus        ${text(bus, 'mode')} ${text(bus, 'url')}, ${text(bus, 'state')}${typeof bus.clients === 'number' ? `, ${bus.clients} client(s)` : ''}`],
+  asks: asks => [
+    `  asked      ${count(asks, 'asksSent')}: ${count(asks, 'answered')} answered, ${count(asks, 'unanswered')} unanswered, ${count(asks, 'timedOut')} timed out, ${count(asks, 'failed')} failed`,
+    `  answered   ${count(asks, 'answeredForChildren')} of ${count(asks, 'asksFromChildren')} questions from children, ${count(asks, 'forwardedUp')} passed up, ${count(asks, 'refusedBusy')} refused as busy`
+  ],
+  access: access => [
+    `  access     ${access.open === true ? 'open (lab mode: no invite needed)' : 'by invite'}${access.houseKey === true ? ', house key' : ''}; refused links: ${counts(access.refusedLinks ?? {})}; refused connections: ${count(access, 'refusedConnections')}; violations: ${count(access, 'violations')}`,
+    ...(Array.isArray(access.cutOff) ? access.cutOff as Array<{ name: string, until: string, reason: string }> : []).map(cut => `    cut off: ${cut.name} until ${cut.until} (${cut.reason})`)
+  ]
+}
+
+function sectionLine (name: string, section: Section): string {
+  const figures = Object.entries(section).flatMap(([key, value]) => {
+    if (typeof value === 'number') return [`${value} ${words(key)}`]
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return [`${words(key)}: ${counts(value)}`]
+    return []
+  })
+  return `  ${name.padEnd(10)} ${figures.join(', ')}`
+}
+
 /** The human-readable form of `status`. */
 export function formatStatus (status: NodeStatus): string {
   const lines = [
@@ -34,16 +78,11 @@ export function formatStatus (status: NodeStatus): string {
   for (const child of status.children) {
     lines.push(`    ${child.name}  ${child.peerId}  from ${child.addr}, since ${ago(child.since)}${rtt(child.rttMs)}`)
   }
-  const bus = status.bus
-  lines.push(bus.mode === 'none'
-    ? '  bus        none'
-    : `  bus        ${bus.mode} ${bus.url ?? ''}, ${bus.state}${bus.clients === null ? '' : `, ${bus.clients} client(s)`}`)
-  const asks = status.asks
-  lines.push(`  asked      ${asks.asksSent}: ${asks.answered} answered, ${asks.unanswered} unanswered, ${asks.timedOut} timed out, ${asks.failed} failed`)
-  lines.push(`  answered   ${asks.answeredForChildren} of ${asks.asksFromChildren} questions from children, ${asks.forwardedUp} passed up, ${asks.refusedBusy} refused as busy`)
-  const access = status.access
-  const refused = Object.entries(access.refusedLinks).map(([code, count]) => `${count} ${code}`).join(', ')
-  lines.push(`  access     ${access.open ? 'open (lab mode: no invite needed)' : 'by invite'}${access.houseKey ? ', house key' : ''}; refused links: ${refused === '' ? 'none' : refused}; refused connections: ${access.refusedConnections}; violations: ${access.violations}`)
-  for (const cut of access.cutOff) lines.push(`    cut off: ${cut.name} until ${cut.until} (${cut.reason})`)
+  const sections = Object.entries(status).filter(([name, section]) => !CORE_FIELDS.has(name) && typeof section === 'object' && section !== null)
+  for (const [name, line] of Object.entries(SECTION_LINES)) {
+    const section = sections.find(([key]) => key === name)?.[1]
+    if (section !== undefined) lines.push(...line(section as Section))
+  }
+  for (const [name, section] of sections) if (!(name in SECTION_LINES)) lines.push(sectionLine(name, section as Section))
   return `${lines.join('\n')}\n`
 }

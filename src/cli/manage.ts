@@ -2,7 +2,7 @@ import { generateKey } from '@libp2p/pnet'
 import { Option, type Command } from 'commander'
 import { ExitCode, UserError } from '../common/index.ts'
 import { defaultHomeDir, homePaths, queryControl } from '../node/index.ts'
-import type { PeerListing } from '../node/management.ts'
+import type { PeerListing } from '../node/index.ts'
 
 const DURATION_UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 

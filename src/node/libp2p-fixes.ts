@@ -1,37 +1,88 @@
 /**
- * Costs of libp2p 3.3 that profiling found, each fixed here until it is fixed upstream.
+ * Costs of libp2p 3.3 that profiling found, each fixed here until it is fixed upstream. Both reach into
+ * private internals, so the packages are pinned to exact versions in package.json, and each fix checks the
+ * internals it patches before it applies: a fix that cannot apply says so at warn level, naming the package
+ * and its version, and the node runs on without it (slower, never wrong).
  */
+import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { StreamState, YamuxStream } from '@chainsafe/libp2p-yamux/stream'
+import type { Logger } from '../common/index.ts'
 import type { Libp2p } from 'libp2p'
+
+/** The version of an installed package, read from its package.json (which the packages do not export). */
+export function installedVersion (pkg: string): string {
+  let dir = dirname(fileURLToPath(import.meta.resolve(pkg)))
+  for (;;) {
+    try {
+      const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string, version?: string }
+      if (manifest.name === pkg) return manifest.version ?? '?'
+    } catch {
+      // no package.json in this folder: look one up
+    }
+    const up = dirname(dir)
+    if (up === dir) return '?'
+    dir = up
+  }
+}
+
+function cannotApply (log: Logger, fix: string, pkg: string, why: string): void {
+  log.warn({ fix, package: pkg, version: installedVersion(pkg) }, `libp2p fix '${fix}' cannot apply to ${pkg} ${installedVersion(pkg)} (${why}); running without it: check the fix against this version`)
+}
+
+type ConnectionLister = { getConnections: (peer?: unknown) => unknown[], getConnectionsMap: () => { values: () => Iterable<unknown[]> } }
 
 /**
  * ConnectionManager.getConnections() builds its list with `conns = conns.concat(c)` one peer at a time, O(n²)
  * in the connections, and runs twice for every inbound connection: at 3,000 children it was a hub's largest
- * single cost. Same result, in linear time.
+ * single cost. Same result, in linear time. Upstream: no js-libp2p issue for it yet.
  */
-export function linearGetConnections (node: Libp2p): void {
-  type Manager = { getConnections: (peer?: unknown) => unknown[], getConnectionsMap: () => { values: () => Iterable<unknown[]> } }
-  const manager = (node as unknown as { components?: { connectionManager?: Manager } }).components?.connectionManager
-  if (manager === undefined) return
-  const byPeer = manager.getConnections.bind(manager)
-  manager.getConnections = (peer?: unknown) => peer != null ? byPeer(peer) : [...manager.getConnectionsMap().values()].flat()
+export function linearGetConnections (node: Libp2p, log: Logger): boolean {
+  const manager = (node as unknown as { components?: { connectionManager?: Partial<ConnectionLister> } }).components?.connectionManager
+  if (typeof manager?.getConnections !== 'function' || typeof manager.getConnectionsMap !== 'function') {
+    cannotApply(log, 'linear getConnections', 'libp2p', 'its connection manager has no getConnections/getConnectionsMap')
+    return false
+  }
+  const lister = manager as ConnectionLister
+  const byPeer = lister.getConnections.bind(lister)
+  lister.getConnections = (peer?: unknown) => peer != null ? byPeer(peer) : [...lister.getConnectionsMap().values()].flat()
+  return true
 }
 
-let windowUpdatesBatched = false
+let windowUpdatesBatched: boolean | undefined
 
 /**
  * @chainsafe/libp2p-yamux 8 answers every data frame with a window update: twice the frames on a link, each its
  * own Noise message, write and wake-up of the far end. Like Go's yamux (the reference of the spec), a stream
- * now waits until half its receive window is used before it gives it back.
+ * now waits until half its receive window is used before it gives it back. Upstream: the same change in
+ * rust-yamux is libp2p/rust-yamux#100 (merged as #109); no js-libp2p-yamux issue yet.
  */
-export function batchYamuxWindowUpdates (): void {
-  if (windowUpdatesBatched) return
-  windowUpdatesBatched = true
+export function batchYamuxWindowUpdates (log: Logger): boolean {
+  if (windowUpdatesBatched !== undefined) return windowUpdatesBatched
   interface Windowed { state: StreamState, recvWindow: number, recvWindowCapacity: number }
-  const stream = YamuxStream.prototype as unknown as { sendWindowUpdate: (this: Windowed) => void }
+  const stream = YamuxStream.prototype as unknown as { sendWindowUpdate?: (this: Windowed) => void }
   const sendWindowUpdate = stream.sendWindowUpdate
+  if (typeof sendWindowUpdate !== 'function' || StreamState?.Established === undefined) {
+    cannotApply(log, 'batched window updates', '@chainsafe/libp2p-yamux', 'YamuxStream has no sendWindowUpdate, or StreamState no Established')
+    windowUpdatesBatched = false
+    return false
+  }
+  let fieldsChecked = false
   stream.sendWindowUpdate = function (this: Windowed) {
+    // the window fields live on each stream, so the first stream that gives its window back is checked
+    if (!fieldsChecked) {
+      fieldsChecked = true
+      if (typeof this.recvWindow !== 'number' || typeof this.recvWindowCapacity !== 'number') {
+        cannotApply(log, 'batched window updates', '@chainsafe/libp2p-yamux', 'its streams have no recvWindow/recvWindowCapacity')
+        stream.sendWindowUpdate = sendWindowUpdate
+        sendWindowUpdate.call(this)
+        return
+      }
+    }
     if (this.state === StreamState.Established && this.recvWindowCapacity * 2 > this.recvWindow) return
     sendWindowUpdate.call(this)
   }
+  windowUpdatesBatched = true
+  return true
 }

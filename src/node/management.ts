@@ -1,12 +1,18 @@
 import { z } from 'zod'
-import { encodeInviteToken, parseCidr, RoleSchema, type PeerRecord, type Permissions } from '../access/index.ts'
-import { NodeNameSchema } from '../routing/index.ts'
+import { applyPermission, encodeInviteToken, ipMatcher, ipOf, parseCidr, permissionNamed, RoleSchema, type AccessControl, type PeerRecord, type TrustStore } from '../access/index.ts'
+import { NodeNameSchema, type Link } from '../routing/index.ts'
 import { ControlRefusal, type ControlRoutes } from './control.ts'
-import type { MeshNode } from './mesh-node.ts'
+import type { Connection } from '@libp2p/interface'
 
-/** Words `allow`/`deny` take as capabilities; anything else is a Mycroft message type. */
-export const CAPABILITIES = { ask: 'ask', relay: 'relay', broadcast: 'broadcast', 'push-skills': 'pushSkills' } as const
-export type Capability = keyof typeof CAPABILITIES
+/** What managing access needs of the running node. */
+export interface ManagementPort {
+  readonly peerId: string
+  readonly store: TrustStore
+  readonly access: AccessControl
+  readonly link: Link
+  addrs: () => string[]
+  connections: () => Connection[]
+}
 
 export type PeerState = 'linked' | 'offline' | 'revoked' | 'cut-off'
 
@@ -39,45 +45,42 @@ function inviteAddrs (addrs: string[]): string[] {
   return [...addrs.filter(addr => !loopback(addr)), ...addrs.filter(loopback)]
 }
 
-function applyPermission (permissions: Permissions, allow: boolean, what: string[], framesPerSecond?: number): Permissions {
-  const next = { ...permissions, busTypes: [...permissions.busTypes], framesPerSecond: framesPerSecond ?? permissions.framesPerSecond }
-  for (const word of what) {
-    if (word in CAPABILITIES) {
-      next[CAPABILITIES[word as Capability]] = allow
-    } else if (allow) {
-      if (!next.busTypes.includes(word)) next.busTypes.push(word)
-    } else {
-      next.busTypes = next.busTypes.filter(type => type !== word)
-    }
-  }
-  return next
+/** Closes every connection from an address inside `cidr`; resolves with how many there were. */
+async function hangUpAddresses (connections: Connection[], cidr: string): Promise<number> {
+  const inside = ipMatcher([cidr])
+  const matching = connections.filter(connection => {
+    const ip = ipOf(connection.remoteAddr.toString())
+    return ip !== undefined && inside(ip)
+  })
+  await Promise.all(matching.map(async connection => connection.close().catch(() => { connection.abort(new Error('address blocked')) })))
+  return matching.length
 }
 
 /** The control routes that manage who may link and what they may do. */
-export function managementRoutes (node: MeshNode): ControlRoutes {
-  const store = (): MeshNode['accessControl']['store'] => node.accessControl.store
+export function managementRoutes (node: ManagementPort): ControlRoutes {
+  const { store, access, link } = node
   const known = (nameOrPeerId: string): PeerRecord => {
-    const peer = store().find(nameOrPeerId)
+    const peer = store.find(nameOrPeerId)
     if (peer === undefined) throw new ControlRefusal(`no peer named '${nameOrPeerId}' is known here; \`mycroft-mesh peers\` lists them`)
     return peer
   }
 
   const listing = (peer: PeerRecord): PeerListing => {
-    const cutOff = node.accessControl.cutOffPeers().some(cut => cut.peerId === peer.peerId)
-    const linked = node.link.children.has(peer.peerId) || node.parent?.peerId === peer.peerId
+    const cutOff = access.cutOffPeers().some(cut => cut.peerId === peer.peerId)
+    const linked = link.children.has(peer.peerId) || link.parent?.peerId === peer.peerId
     return { ...peer, state: peer.revokedAt !== null ? 'revoked' : cutOff ? 'cut-off' : linked ? 'linked' : 'offline' }
   }
 
   return {
     'POST /invites': async body => {
       const request = parse(InviteRequest, body)
-      const holder = store().find(request.name)
+      const holder = store.find(request.name)
       if (holder !== undefined && holder.revokedAt === null) {
         throw new ControlRefusal(`the name '${request.name}' already belongs to ${holder.peerId}; revoke it first or pick another name`)
       }
-      const { invite, secret } = await store().createInvite(request.name, request.role, request.ttlMs)
+      const { invite, secret } = await store.createInvite(request.name, request.role, request.ttlMs)
       const token = encodeInviteToken({
-        addrs: inviteAddrs(node.addrs),
+        addrs: inviteAddrs(node.addrs()),
         peerId: node.peerId,
         secret,
         name: invite.name,
@@ -87,35 +90,40 @@ export function managementRoutes (node: MeshNode): ControlRoutes {
       return { token, name: invite.name, role: invite.role, expiresAt: invite.expiresAt }
     },
 
-    'GET /peers': () => store().peers().map(listing),
+    'GET /peers': () => store.peers().map(listing),
 
     'POST /revoke': async body => {
       const peer = known(parse(PeerRequest, body).peer)
-      const revoked = await store().revoke(peer.peerId)
-      node.accessControl.forgive(peer.peerId)
-      await node.link.dropChild(peer.peerId, 'this node revoked you; you need a new invite to link again', 'revoked')
+      const revoked = await store.revoke(peer.peerId)
+      access.forgive(peer.peerId)
+      await link.dropChild(peer.peerId, 'this node revoked you; you need a new invite to link again', 'revoked')
       return revoked === undefined ? undefined : listing(revoked)
     },
 
     'POST /permissions': async body => {
       const request = parse(PermissionRequest, body)
+      const enforced = link.permissionWords()
+      const unused = request.what.find(word => permissionNamed(word) !== undefined && !enforced.includes(word))
+      if (unused !== undefined) {
+        throw new ControlRefusal(`no capability of this node checks '${unused}' yet, so allowing or denying it would change nothing; it checks: ${enforced.join(', ')}`)
+      }
       const peer = known(request.peer)
-      const updated = await store().setPermissions(peer.peerId, permissions => applyPermission(permissions, request.allow, request.what, request.framesPerSecond))
+      const updated = await store.setPermissions(peer.peerId, permissions => applyPermission(permissions, request.allow, request.what, request.framesPerSecond))
       return updated === undefined ? undefined : listing(updated)
     },
 
     'POST /block-ip': async body => {
       const { cidr } = parse(IpRequest, body)
-      await store().blockIp(cidr)
-      node.accessControl.reloadIpLists()
-      return { blocked: cidr, dropped: await node.hangUpAddresses(cidr) }
+      await store.blockIp(cidr)
+      access.reloadIpLists()
+      return { blocked: cidr, dropped: await hangUpAddresses(node.connections(), cidr) }
     },
 
     'POST /unblock-ip': async body => {
       const { cidr } = parse(IpRequest, body)
-      const had = await store().unblockIp(cidr)
+      const had = await store.unblockIp(cidr)
       if (!had) throw new ControlRefusal(`${cidr} was not blocked`)
-      node.accessControl.reloadIpLists()
+      access.reloadIpLists()
       return { unblocked: cidr }
     }
   }

@@ -1,6 +1,7 @@
 import { errorMessage, runReconnectLoop, type BackoffOptions, type Logger } from '../common/index.ts'
-import { LinkRefusedError, type LinkService, type ParentLinkSession } from '../routing/index.ts'
-import type { Multiaddr } from '@multiformats/multiaddr'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { LinkRefusedError, type Link, type ParentLinkSession } from '../routing/index.ts'
+import type { InviteToken } from '../access/index.ts'
 
 /** One dial-and-hello attempt may take this long before it counts as failed. */
 const ATTEMPT_TIMEOUT_MS = 5_000
@@ -22,8 +23,21 @@ export interface ParentStatus {
   lastError: string | null
 }
 
+/**
+ * Where the parent is: every address an invite names (pinned to its peer id), or the one in the config.
+ * A config address without a peer id is taken, with a warning: any node at that address would do.
+ */
+export function parentAddrs (join: InviteToken | undefined, parent: string | null, log: Logger): Multiaddr[] {
+  if (join !== undefined) return join.addrs.map(addr => multiaddr(`${addr.replace(/\/p2p\/.*$/, '')}/p2p/${join.peerId}`))
+  if (parent === null) return []
+  if (!parent.includes('/p2p/')) {
+    log.warn({ parent }, 'the parent address names no peer id, so any node at that address is taken as the parent; add /p2p/<peer id> to pin it')
+  }
+  return [multiaddr(parent)]
+}
+
 export interface ParentLinkInit {
-  link: LinkService
+  link: Link
   /** the parent's addresses: one from the config, or every one an invite names */
   addrs: Multiaddr[]
   /** an invite's secret, presented until the parent has welcomed us once */

@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { TrustStore } from '../../src/access/index.ts'
 import { UserError } from '../../src/common/index.ts'
-import { Homes } from '../helpers/node-process.ts'
-import { waitFor } from '../helpers/wait.ts'
+import { Homes } from '../../support/node-process.ts'
+import { waitFor } from '../../support/wait.ts'
 
 const homes = new Homes()
 afterEach(async () => { await homes.cleanup() })

@@ -2,8 +2,8 @@ import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import { WebSocketServer } from 'ws'
 import { BusClient, EmbeddedBus, type BusMessage } from '../../src/bus-bridge/index.ts'
-import { BusProbe } from '../helpers/bus-probe.ts'
-import { waitFor } from '../helpers/wait.ts'
+import { BusProbe } from '../../support/bus-probe.ts'
+import { waitFor } from '../../support/wait.ts'
 import type { AddressInfo } from 'node:net'
 
 const log = pino({ level: 'silent' })

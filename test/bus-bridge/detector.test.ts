@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs'
 import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import { BusClient, EmbeddedBus, UnhandledDetector, defaultDetectorOptions, type DetectorOptions, type Unhandled } from '../../src/bus-bridge/index.ts'
-import { BusProbe, type BusMessage } from '../helpers/bus-probe.ts'
-import { waitFor } from '../helpers/wait.ts'
+import { BusProbe, type BusMessage } from '../../support/bus-probe.ts'
+import { waitFor } from '../../support/wait.ts'
 
 const log = pino({ level: 'silent' })
 const fixture = (name: string): BusMessage[] => readFileSync(new URL(`../fixtures/ovos/${name}`, import.meta.url), 'utf8')

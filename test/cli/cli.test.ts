@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process'
 import { chmod, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { CLI, Homes, NodeProcess, runCli } from '../helpers/node-process.ts'
-import { waitFor } from '../helpers/wait.ts'
+import { CLI, Homes, NodeProcess, runCli } from '../../support/node-process.ts'
+import { waitFor } from '../../support/wait.ts'
 import pkg from '../../package.json' with { type: 'json' }
 
 const homes = new Homes()

@@ -9,7 +9,7 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import * as varint from 'uint8-varint'
 import { expect } from 'vitest'
 import { LINK_PROTOCOL, MAX_FRAME_BYTES } from '../../src/routing/index.ts'
-import { waitFor } from './wait.ts'
+import { waitFor } from '../../support/wait.ts'
 import type { Stream, StreamCloseEvent } from '@libp2p/interface'
 
 /**
@@ -171,7 +171,7 @@ export class RawLink {
 
   /** Says hello as a child named `name` and checks the welcome that answers it. */
   async hello (name: string): Promise<WireFrame> {
-    const id = this.envelope({ kind: 'hello', body: { name, version: 'test', capabilities: [] } })
+    const id = this.envelope({ kind: 'hello', body: { name, version: 'test', capabilities: ['ask', 'bus'] } })
     const welcome = await this.next('welcome')
     expect(welcome.re).toBe(id)
     return welcome

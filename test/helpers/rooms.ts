@@ -1,7 +1,7 @@
-import { StandInAssistant, type StandInOptions } from '../../scripts/demo/stand-in-assistant.ts'
-import { BusProbe } from './bus-probe.ts'
-import { Homes, NodeProcess } from './node-process.ts'
-import { waitFor } from './wait.ts'
+import { StandInAssistant, type StandInOptions } from '../../support/stand-in-assistant.ts'
+import { BusProbe } from '../../support/bus-probe.ts'
+import { Homes, NodeProcess } from '../../support/node-process.ts'
+import { waitFor } from '../../support/wait.ts'
 
 /** A node with an embedded bus, a probe on that bus, and optionally a stand-in assistant on it. */
 export interface Room {

@@ -1,10 +1,9 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { BusProbe } from '../helpers/bus-probe.ts'
-import { Homes, NodeProcess, runCli } from '../helpers/node-process.ts'
-import { waitFor } from '../helpers/wait.ts'
-import type { NodeStatus } from '../../src/node/index.ts'
+import { BusProbe } from '../../support/bus-probe.ts'
+import { Homes, NodeProcess, runCli } from '../../support/node-process.ts'
+import { waitFor } from '../../support/wait.ts'
 import type { PeerListing } from '../../src/node/management.ts'
 
 const homes = new Homes()
@@ -213,7 +212,7 @@ describe('the house key', () => {
     await waitFor('the member to link', async () => linked(member))
     await waitFor('the outsider to fail', async () => (await outsider.status()).parent.attempts > 0)
     await waitFor('the keyless node to fail', async () => (await keyless.status()).parent.attempts > 0)
-    const hubStatus: NodeStatus = await hub.status()
+    const hubStatus = await hub.status()
     expect(hubStatus.children.map(child => child.name)).toEqual(['kitchen'])
     expect(hubStatus.access.houseKey).toBe(true)
   })

@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { StandInAssistant, STAND_IN_DONT_KNOW } from '../../scripts/demo/stand-in-assistant.ts'
-import { BusProbe, type BusMessage } from '../helpers/bus-probe.ts'
-import { NodeProcess } from '../helpers/node-process.ts'
+import { StandInAssistant, STAND_IN_DONT_KNOW } from '../../support/stand-in-assistant.ts'
+import { BusProbe, type BusMessage } from '../../support/bus-probe.ts'
+import { NodeProcess } from '../../support/node-process.ts'
 import { Rooms, type Room } from '../helpers/rooms.ts'
-import { waitFor } from '../helpers/wait.ts'
+import { waitFor } from '../../support/wait.ts'
 
 const rooms = new Rooms()
 afterEach(async () => { await rooms.cleanup() })

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { Homes, NodeProcess, runCli } from '../helpers/node-process.ts'
-import { waitFor } from '../helpers/wait.ts'
+import { Homes, NodeProcess, runCli } from '../../support/node-process.ts'
+import { waitFor } from '../../support/wait.ts'
 import type { NodeStatus } from '../../src/node/index.ts'
 
 const muxerSets: Array<{ label: string, muxers: Array<'yamux' | 'mplex'> }> = [

@@ -4,10 +4,10 @@
  * mycroft-mesh node bridged to its bus. Needs Python 3.10+; see scripts/ovos/README.md.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { BusProbe, type BusMessage } from '../helpers/bus-probe.ts'
-import { Homes, NodeProcess } from '../helpers/node-process.ts'
-import { FALLBACK_UNKNOWN, findPython, HELLO_WORLD, OVOS_SKIP_MESSAGE, OvosInstance, ovosVenv } from '../helpers/ovos.ts'
-import { waitFor } from '../helpers/wait.ts'
+import { BusProbe, type BusMessage } from '../../support/bus-probe.ts'
+import { Homes, NodeProcess } from '../../support/node-process.ts'
+import { FALLBACK_UNKNOWN, findPython, HELLO_WORLD, OVOS_SKIP_MESSAGE, OvosInstance, ovosVenv } from '../../support/ovos.ts'
+import { waitFor } from '../../support/wait.ts'
 
 const python = findPython()
 if (python === null) {

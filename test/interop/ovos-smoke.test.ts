@@ -1,11 +1,11 @@
 /**
- * The real OpenVoiceOS core 2.1 from PyPI, headless on loopback: proves test/helpers/ovos.ts works and checks the
+ * The real OpenVoiceOS core 2.1 from PyPI, headless on loopback: proves support/ovos.ts works and checks the
  * bus facts DESIGN.md §4 builds on. Needs Python 3.10+; the first run builds .cache/ovos-venv from PyPI (about a
  * minute, up to 15 minutes on a slow link: that is the beforeAll timeout), later runs reuse it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { BusProbe, type BusMessage } from '../helpers/bus-probe.ts'
-import { FALLBACK_UNKNOWN, findPython, HELLO_WORLD, OVOS_SKIP_MESSAGE, OvosInstance, ovosVenv } from '../helpers/ovos.ts'
+import { BusProbe, type BusMessage } from '../../support/bus-probe.ts'
+import { FALLBACK_UNKNOWN, findPython, HELLO_WORLD, OVOS_SKIP_MESSAGE, OvosInstance, ovosVenv } from '../../support/ovos.ts'
 
 const python = findPython()
 if (python === null) {

@@ -1,8 +1,8 @@
 import { Socket } from 'node:net'
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
-import { linkPeer } from '../helpers/link-peer.ts'
-import { waitFor } from '../helpers/wait.ts'
+import { linkPeer, serveKind } from '../../support/link-peer.ts'
+import { waitFor } from '../../support/wait.ts'
 
 const stops: Array<() => Promise<void>> = []
 afterEach(async () => { for (const stop of stops.splice(0)) await stop() })
@@ -34,7 +34,7 @@ describe('yamux window updates', () => {
     stops.push(async () => { await source.stop(); await sink.stop() })
     let envelopes = 0
     let bytes = 0
-    sink.services.link.handleKind('blob', envelope => { envelopes++; bytes += envelope.attachment?.byteLength ?? 0 })
+    serveKind(sink.services.link, 'blob', envelope => { envelopes++; bytes += envelope.attachment?.byteLength ?? 0 })
     const { session } = await source.services.link.linkToParent([multiaddr(sink.getMultiaddrs()[0]?.toString() ?? '')])
     const sinkPort = Number(sink.getMultiaddrs()[0]?.toString().split('/')[4])
 

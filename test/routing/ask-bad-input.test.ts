@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { STAND_IN_DONT_KNOW } from '../../scripts/demo/stand-in-assistant.ts'
-import { VIOLATION_LIMIT } from '../../src/access/access-control.ts'
-import { defaultPermissions } from '../../src/access/permissions.ts'
-import { MAX_ASKS_IN_FLIGHT_PER_CHILD } from '../../src/routing/constants.ts'
-import type { BusMessage, BusProbe } from '../helpers/bus-probe.ts'
-import { type LogLine, type NodeProcess } from '../helpers/node-process.ts'
+import { STAND_IN_DONT_KNOW } from '../../support/stand-in-assistant.ts'
+import { VIOLATION_LIMIT } from '../../src/access/index.ts'
+import { defaultPermissions } from '../../src/access/index.ts'
+import { MAX_ASKS_IN_FLIGHT_PER_CHILD } from '../../src/routing/index.ts'
+import type { BusMessage, BusProbe } from '../../support/bus-probe.ts'
+import { type LogLine, type NodeProcess } from '../../support/node-process.ts'
 import { Rooms, type Room } from '../helpers/rooms.ts'
 import { openLink, RawPeers, type ErrorFrame, type RawLink, type WireFrame } from '../helpers/raw-peer.ts'
-import { waitFor } from '../helpers/wait.ts'
+import { waitFor } from '../../support/wait.ts'
 
 /**
  * Bad input in the ask flow, from hand-made libp2p peers talking to real node processes: a child that floods a
@@ -304,7 +304,7 @@ describe('the ask flow under bad input', () => {
       const parent = await peers.parent(link => {
         links.push(link)
         link.onFrame(received => {
-          if (received.kind === 'hello') link.respond(received, 'welcome', { name: 'raw-parent', version: 'test', capabilities: [] })
+          if (received.kind === 'hello') link.respond(received, 'welcome', { name: 'raw-parent', version: 'test', capabilities: ['ask', 'bus'] })
           if (received.kind === 'ask') asks.push({ link, ask: received })
         })
       })

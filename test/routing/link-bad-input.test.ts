@@ -1,9 +1,9 @@
 import * as varint from 'uint8-varint'
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest'
 import { HANDSHAKE_TIMEOUT_MS, MAX_FRAME_BYTES } from '../../src/routing/index.ts'
-import { Homes, NodeProcess, type LogLine } from '../helpers/node-process.ts'
+import { Homes, NodeProcess, type LogLine } from '../../support/node-process.ts'
 import { frame, RawPeers, type ErrorFrame, type Muxer, type RawLink } from '../helpers/raw-peer.ts'
-import { waitFor } from '../helpers/wait.ts'
+import { waitFor } from '../../support/wait.ts'
 
 /**
  * Bad input on the link protocol, sent by a hand-made libp2p peer to a real parent node process that also

@@ -1,7 +1,7 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
-import { linkPeer } from '../helpers/link-peer.ts'
-import { waitFor } from '../helpers/wait.ts'
+import { linkPeer, serveKind } from '../../support/link-peer.ts'
+import { waitFor } from '../../support/wait.ts'
 import type { LinkSession } from '../../src/routing/index.ts'
 
 const stops: Array<() => Promise<void>> = []
@@ -19,7 +19,7 @@ describe('a link session sending many envelopes at once', () => {
   it('delivers a burst of small envelopes and attachments, sent in one tick, whole and in order', async () => {
     const { parent, session } = await linkedPair()
     const arrived: Array<{ n: number, bytes: number }> = []
-    parent.services.link.handleKind('item', envelope => {
+    serveKind(parent.services.link, 'item', envelope => {
       arrived.push({ n: (envelope.body as { n: number }).n, bytes: envelope.attachment?.byteLength ?? 0 })
     })
     const attachment = new Uint8Array(100_000).fill(9)
@@ -34,7 +34,7 @@ describe('a link session sending many envelopes at once', () => {
   it('still delivers what was sent just before it closes, and its goodbye', async () => {
     const { parent, session } = await linkedPair()
     const arrived: number[] = []
-    parent.services.link.handleKind('item', envelope => { arrived.push((envelope.body as { n: number }).n) })
+    serveKind(parent.services.link, 'item', envelope => { arrived.push((envelope.body as { n: number }).n) })
     await waitFor('the parent to list the child', () => parent.services.link.children.size === 1)
     const [child] = parent.services.link.children.values()
     for (let n = 0; n < 3; n++) void session.send('item', { n })

@@ -3,10 +3,21 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { queryControl, homePaths, type NodeConfig, type NodeStatus } from '../../src/node/index.ts'
+import { queryControl, homePaths, type NodeConfig, type NodeStatus } from '../src/node/index.ts'
+import type { AccessFigures } from '../src/access/index.ts'
+import type { BusBridgeFigures } from '../src/bus-bridge/index.ts'
+import type { AskFigures, BusDeliveryFigures, LinkFigures } from '../src/routing/index.ts'
 import { waitFor } from './wait.ts'
 
-export const CLI = fileURLToPath(new URL('../../bin/mycroft-mesh.js', import.meta.url))
+export const CLI = fileURLToPath(new URL('../bin/mycroft-mesh.js', import.meta.url))
+
+/** `status --json` as tests and benchmarks read it: the sections they look into, typed by the faces that fill them. */
+export type MeshStatus = NodeStatus & {
+  asks: AskFigures
+  link: LinkFigures
+  access: AccessFigures
+  bus: BusBridgeFigures & BusDeliveryFigures
+}
 
 export interface LogLine {
   level: number
@@ -96,9 +107,9 @@ export class NodeProcess {
     this.logListeners.push(listener)
   }
 
-  async status (): Promise<NodeStatus> {
+  async status (): Promise<MeshStatus> {
     const paths = homePaths(this.home)
-    return await queryControl(paths.controlSocket, paths.dir, '/status') as NodeStatus
+    return await queryControl(paths.controlSocket, paths.dir, '/status') as MeshStatus
   }
 
   /** The address children dial: the first listen address, with the peer id. */

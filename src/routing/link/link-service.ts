@@ -1,101 +1,52 @@
-import { parseUntrusted } from '../common/index.ts'
+import { parseUntrusted, type Logger } from '../../common/index.ts'
 import { serviceCapabilities } from '@libp2p/interface'
 import {
   HANDSHAKE_TIMEOUT_MS, HEARTBEAT_INTERVAL_MS, LINK_PROTOCOL, MAX_FRAME_BYTES,
-  MAX_INBOUND_LINKS_PER_CONNECTION, MAX_OUTBOUND_LINKS_PER_CONNECTION, MISSED_BEATS
-} from './constants.ts'
-import { LinkSession, RemoteError } from './link-session.ts'
-import { ErrorBodySchema, HelloSchema, LinkKind, WelcomeSchema, type Hello, type LinkErrorCode, type Verdict, type Welcome } from './messages.ts'
+  MAX_INBOUND_LINKS_PER_CONNECTION, MAX_OUTBOUND_LINKS_PER_CONNECTION, MISSED_BEATS, LINK_COUNTERS } from './constants.ts'
+import { LinkRefusedError, RemoteError } from './errors.ts'
+import { LinkSession } from './link-session.ts'
+import { ErrorBodySchema, HelloSchema, LinkKind, WelcomeSchema, type Hello, type LinkErrorCode, type Welcome } from './messages.ts'
+import type { LinkCapability, LinkRole } from './capability.ts'
 import type { Envelope } from './envelope.ts'
-import type { Logger } from '../common/index.ts'
+import type { Admission, ChildLink, Link, LinkComponents, LinkInit, ParentLinkSession } from './index.ts'
 import type { Connection, PeerId, Startable, Stream } from '@libp2p/interface'
-import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
-/** `name`: what this node calls the child, when it knows it by another name than the one in its hello. */
-export type Admission = { ok: true, name?: string } | { ok: false, code: LinkErrorCode, message: string }
-
-export interface LinkInit {
-  /** what this node says about itself in `hello` and `welcome` */
-  self: Welcome
-  log: Logger
-  maxFrameBytes?: number
-  heartbeatMs?: number
-  missedBeats?: number
-  handshakeTimeoutMs?: number
-  /** decides whether a peer may link as a child; everyone may when it is not given */
-  admit?: (peer: PeerId, hello: Hello) => Admission | Promise<Admission>
-  /** judges every envelope on an established link, both ways */
-  guard?: (envelope: Envelope, session: LinkSession) => Verdict
-}
-
-export interface LinkComponents {
-  peerId: PeerId
-  registrar: Registrar
-  connectionManager: ConnectionManager
-}
-
-export interface ChildLink {
-  peerId: string
-  name: string
-  hello: Hello
-  remoteAddr: string
-  since: number
-  session: LinkSession
-}
-
-export interface ParentLinkSession {
-  peerId: string
-  remoteAddr: string
-  welcome: Welcome
-  session: LinkSession
-}
-
-export type EnvelopeHandler = (envelope: Envelope, session: LinkSession) => void | Promise<void>
-
-export interface LinkCounters {
-  /** frames of a kind no handler serves */
-  unknownKinds: number
-  /** replies that name no request waiting on this node (late or forged) */
-  unknownReplies: number
-  refusedChildren: number
-}
-
-/** The parent refused our `hello`, or did not answer it with a `welcome`. */
-export class LinkRefusedError extends RemoteError {
-  constructor (code: string, message: string) {
-    super(code, message)
-    this.name = 'LinkRefusedError'
-  }
-}
+type EnvelopeHandler = (envelope: Envelope, session: LinkSession) => void | Promise<void>
 
 /**
  * The `/mycroft-mesh/link/1.0.0` service: accepts children, opens the link to a parent, and hands every
- * envelope of a registered kind to its handler. Unknown kinds are answered with an `error` frame.
+ * envelope to the capability that serves its kind once the guard has let it through. Unknown kinds are
+ * answered with an `error` frame.
  */
-export class LinkService implements Startable {
+export class LinkService implements Link, Startable {
   readonly [Symbol.toStringTag] = 'mycroft-mesh/link'
   readonly [serviceCapabilities] = ['@mycroft-mesh/link']
-  readonly counters: LinkCounters = { unknownKinds: 0, unknownReplies: 0, refusedChildren: 0 }
 
   private readonly components: LinkComponents
   private readonly init: LinkInit
   private readonly log: Logger
-  private readonly handlers = new Map<string, EnvelopeHandler>()
+  private readonly counters
+  private readonly capabilities = new Map<string, LinkCapability>()
   private readonly childLinks = new Map<string, ChildLink>()
   private readonly childNames = new Map<string, string>()
+  private parentLink?: ParentLinkSession
 
   constructor (components: LinkComponents, init: LinkInit) {
     this.components = components
     this.init = init
     this.log = init.log
+    this.counters = init.figures.counters('link', LINK_COUNTERS)
   }
 
   get children (): ReadonlyMap<string, ChildLink> {
     return this.childLinks
   }
 
-  /** A linked child by peer id, or else by name. */
+  get parent (): ParentLinkSession | undefined {
+    return this.parentLink
+  }
+
   child (nameOrPeerId: string): ChildLink | undefined {
     const byId = this.childLinks.get(nameOrPeerId)
     if (byId !== undefined) return byId
@@ -115,7 +66,22 @@ export class LinkService implements Startable {
     await Promise.all([...this.childLinks.values()].map(async child => child.session.close('the parent is shutting down')))
   }
 
-  /** Ends a child's link at once, telling it why. */
+  serve (capability: LinkCapability): void {
+    for (const kind of capability.kinds) {
+      const holder = this.capabilities.get(kind)
+      if (holder !== undefined && holder !== capability) throw new Error(`envelope kind '${kind}' is already served by ${holder.capability}`)
+      this.capabilities.set(kind, capability)
+    }
+  }
+
+  unserve (capability: LinkCapability): void {
+    for (const kind of capability.kinds) if (this.capabilities.get(kind) === capability) this.capabilities.delete(kind)
+  }
+
+  permissionWords (): string[] {
+    return [...new Set([...this.capabilities.values()].flatMap(capability => capability.permission ?? []))]
+  }
+
   async dropChild (peerId: string, reason: string, code: LinkErrorCode = 'refused'): Promise<boolean> {
     const child = this.childLinks.get(peerId)
     if (child === undefined) return false
@@ -124,18 +90,13 @@ export class LinkService implements Startable {
     return true
   }
 
-  /** Serves envelopes of `kind` arriving on any link. */
-  handleKind (kind: string, handler: EnvelopeHandler): void {
-    this.handlers.set(kind, handler)
-  }
-
-  /** Dials a parent, says hello (with an invite's secret when joining) and resolves once it has welcomed us. */
   async linkToParent (addrs: Multiaddr[], options: { signal?: AbortSignal, invite?: string } = {}): Promise<ParentLinkSession> {
     const connection = await this.components.connectionManager.openConnection(addrs, { signal: options.signal })
     const stream = await connection.newStream(LINK_PROTOCOL, { signal: options.signal })
     const session = this.createSession(stream, connection)
     try {
-      const hello: Hello = options.invite === undefined ? this.init.self : { ...this.init.self, invite: options.invite }
+      const self = this.self()
+      const hello: Hello = options.invite === undefined ? self : { ...self, invite: options.invite }
       const reply = await session.request(LinkKind.hello, hello, {
         timeoutMs: this.init.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
         signal: options.signal
@@ -144,14 +105,37 @@ export class LinkService implements Startable {
       if (reply.kind !== LinkKind.welcome || !welcome.success) {
         throw new LinkRefusedError('handshake', `the parent answered hello with an unreadable ${reply.kind}`)
       }
-      session.guard = this.init.guard
-      session.startHeartbeat()
-      return { peerId: session.remotePeer, remoteAddr: connection.remoteAddr.toString(), welcome: welcome.data, session }
+      this.establish(session, 'parent', welcome.data.capabilities)
+      const parent = { peerId: session.remotePeer, remoteAddr: connection.remoteAddr.toString(), welcome: welcome.data, session }
+      this.parentLink = parent
+      void session.closed.then(() => { if (this.parentLink === parent) this.parentLink = undefined })
+      return parent
     } catch (err) {
       session.abort(err instanceof Error ? err.message : String(err))
       if (err instanceof RemoteError && !(err instanceof LinkRefusedError)) throw new LinkRefusedError(err.code, err.message)
       throw err
     }
+  }
+
+  /** What this node says of itself in `hello` and `welcome`: its capabilities are the ones it serves now. */
+  private self (): Welcome {
+    const words = new Set([...this.capabilities.values()].map(capability => capability.capability))
+    return { ...this.init.self, capabilities: [...words] }
+  }
+
+  /** The handshake is done: from now on every envelope passes the guard, and the heartbeat runs. */
+  private establish (session: LinkSession, role: LinkRole, remoteCapabilities: readonly string[]): void {
+    session.remoteCapabilities = remoteCapabilities
+    const { guard } = this.init
+    if (guard !== undefined) {
+      session.guard = envelope => guard({
+        peerId: session.remotePeer,
+        role,
+        kind: envelope.kind,
+        need: envelope.re === undefined ? this.capabilities.get(envelope.kind)?.needs(envelope) : undefined
+      })
+    }
+    session.startHeartbeat()
   }
 
   private handleInbound (stream: Stream, connection: Connection): void {
@@ -185,7 +169,7 @@ export class LinkService implements Startable {
       await session.close('unreadable hello', { bye: false })
       return
     }
-    const admission = await (this.init.admit?.(peer, hello.data) ?? { ok: true as const })
+    const admission: Admission = await (this.init.admit?.(peer, hello.data) ?? { ok: true })
     // the peer may have gone while its admission was being decided
     if (!session.isOpen) return
     if (!admission.ok) {
@@ -214,9 +198,8 @@ export class LinkService implements Startable {
       this.log.info({ peer: child.peerId, reason }, `child ${child.name} unlinked`)
     })
     if (previous !== undefined) void previous.session.close('replaced by a newer link from the same peer')
-    session.guard = this.init.guard
-    await session.reply(envelope, LinkKind.welcome, this.init.self).catch(() => {})
-    session.startHeartbeat()
+    await session.reply(envelope, LinkKind.welcome, this.self()).catch(() => {})
+    this.establish(session, 'child', hello.data.capabilities)
     this.log.info({ peer: child.peerId, addr: child.remoteAddr }, `child ${child.name} linked`)
   }
 
@@ -244,13 +227,13 @@ export class LinkService implements Startable {
       this.log.warn({ peer: session.remotePeer, kind: envelope.kind, re: envelope.re }, 'dropped a reply to no request waiting here (late or unknown)')
       return
     }
-    const handler = this.handlers.get(envelope.kind)
-    if (handler === undefined) {
+    const capability = this.capabilities.get(envelope.kind)
+    if (capability === undefined) {
       this.counters.unknownKinds++
       this.log.warn({ peer: session.remotePeer, kind: envelope.kind }, 'dropped an envelope of unknown kind')
       await session.sendError('unknown-kind', `this node does not serve '${envelope.kind}' envelopes`, envelope.id)
       return
     }
-    await handler(envelope, session)
+    await capability.handle(envelope, session)
   }
 }

@@ -1,36 +1,13 @@
-import { parseUntrusted } from '../common/index.ts'
+import { parseUntrusted } from '../../common/index.ts'
 import { randomUUID } from 'node:crypto'
 import { CLOSE_TIMEOUT_MS, DEFAULT_TTL, DRAIN_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './constants.ts'
 import { decodeEnvelope, encodeFrame, FrameDecoder, FrameError, type Envelope } from './envelope.ts'
 import { ByeSchema, ErrorBodySchema, LinkKind, PingSchema, type LinkErrorCode, type Verdict } from './messages.ts'
-import type { Logger } from '../common/index.ts'
+import { LinkClosedError, RemoteError, RequestTimeoutError } from './errors.ts'
+import { Outbox } from './outbox.ts'
+import type { Logger } from '../../common/index.ts'
 import type { Stream } from '@libp2p/interface'
-import { Uint8ArrayList } from 'uint8arraylist'
-
-export class LinkClosedError extends Error {
-  constructor (reason: string) {
-    super(`link closed: ${reason}`)
-    this.name = 'LinkClosedError'
-  }
-}
-
-export class RequestTimeoutError extends Error {
-  constructor (kind: string, timeoutMs: number) {
-    super(`no reply to ${kind} within ${timeoutMs} ms`)
-    this.name = 'RequestTimeoutError'
-  }
-}
-
-/** The other side answered a request with an `error` frame. */
-export class RemoteError extends Error {
-  readonly code: string
-
-  constructor (code: string, message: string) {
-    super(message)
-    this.name = 'RemoteError'
-    this.code = code
-  }
-}
+import type { Uint8ArrayList } from 'uint8arraylist'
 
 export interface SendOptions {
   re?: string
@@ -60,45 +37,6 @@ export interface LinkSessionInit {
   onEnvelope: (envelope: Envelope, session: LinkSession) => void | Promise<void>
 }
 
-export interface LinkCounters {
-  framesIn: number
-  framesOut: number
-  badFrames: number
-  /** envelopes the guard refused */
-  refused: number
-}
-
-interface Outbox {
-  frames: Array<Uint8Array | Uint8ArrayList>
-  /** settles once the muxer has taken them */
-  taken: PromiseWithResolvers<void>
-}
-
-/** Below this, a buffer is copied in with its neighbours rather than sent as a buffer of its own. */
-const PACK_BELOW_BYTES = 16 * 1024
-
-/** Small buffers joined, large ones (attachments) left as they are: few buffers for the muxer to walk. */
-function packFrames (frames: Array<Uint8Array | Uint8ArrayList>): Uint8Array | Uint8ArrayList {
-  const packed: Uint8Array[] = []
-  let run: Uint8Array[] = []
-  const endRun = (): void => {
-    if (run.length > 0) packed.push(run.length === 1 ? run[0] as Uint8Array : Buffer.concat(run))
-    run = []
-  }
-  for (const frame of frames) {
-    for (const buf of frame instanceof Uint8Array ? [frame] : frame) {
-      if (buf.byteLength < PACK_BELOW_BYTES) {
-        run.push(buf)
-      } else {
-        endRun()
-        packed.push(buf)
-      }
-    }
-  }
-  endRun()
-  return packed.length === 1 ? packed[0] as Uint8Array : new Uint8ArrayList(...packed)
-}
-
 interface Pending {
   kind: string
   resolve: (envelope: Envelope) => void
@@ -113,13 +51,14 @@ export class LinkSession {
   readonly localPeer: string
   readonly remotePeer: string
   readonly openedAt = Date.now()
-  readonly counters: LinkCounters = { framesIn: 0, framesOut: 0, badFrames: 0, refused: 0 }
   /** round trip of the last heartbeat, in milliseconds */
   rttMs?: number
   /** set once the session has ended */
   closeReason?: string
   /** judges every envelope once the handshake is done: a refused one is answered with an error and dropped */
-  guard?: (envelope: Envelope, session: LinkSession) => Verdict
+  guard?: (envelope: Envelope) => Verdict
+  /** the capability words the other side announced in its hello or welcome */
+  remoteCapabilities: readonly string[] = []
   readonly closed: Promise<string>
 
   private readonly stream: Stream
@@ -129,7 +68,7 @@ export class LinkSession {
   private readonly pending = new Map<string, Pending>()
   private lastHeardAt = Date.now()
   private heartbeat?: ReturnType<typeof setInterval>
-  private outbox?: Outbox
+  private readonly outbox: Outbox
   private resolveClosed!: (reason: string) => void
 
   constructor (init: LinkSessionInit) {
@@ -140,6 +79,11 @@ export class LinkSession {
     this.log = init.log
     this.decoder = new FrameDecoder(init.maxFrameBytes)
     this.closed = new Promise(resolve => { this.resolveClosed = resolve })
+    this.outbox = new Outbox({
+      stream: init.stream,
+      closedReason: () => this.closeReason ?? 'stream closed',
+      onStalled: () => { this.abort(`the other side read nothing for ${DRAIN_TIMEOUT_MS / 1000} s`) }
+    })
 
     this.stream.addEventListener('message', event => { this.receive(event.data) })
     this.stream.addEventListener('remoteCloseWrite', () => { void this.close('the other side closed the link', { bye: false }) })
@@ -150,6 +94,11 @@ export class LinkSession {
 
   get isOpen (): boolean {
     return this.closeReason === undefined
+  }
+
+  /** Did the other side announce this capability? A node sends nothing a peer did not say it serves. */
+  supports (capability: string): boolean {
+    return this.remoteCapabilities.includes(capability)
   }
 
   /** Starts pinging; the link is closed when nothing at all is heard for `missedBeats` intervals. */
@@ -185,9 +134,7 @@ export class LinkSession {
     if (options.to !== undefined) envelope.to = options.to
     if (options.re !== undefined) envelope.re = options.re
     if (options.attachment !== undefined) envelope.attachment = options.attachment
-    const frame = encodeFrame(envelope, this.init.maxFrameBytes)
-    this.counters.framesOut++
-    const taken = this.enqueue(frame)
+    const taken = this.outbox.enqueue(encodeFrame(envelope, this.init.maxFrameBytes))
     if (waitForDrain) await taken
     return envelope
   }
@@ -227,7 +174,7 @@ export class LinkSession {
     if (!this.isOpen) return
     if (bye) await this.send(LinkKind.bye, { reason }, {}, { waitForDrain: false }).catch(() => {})
     this.finish(reason)
-    this.flush()
+    this.outbox.flush()
     try {
       await this.stream.close({ signal: AbortSignal.timeout(CLOSE_TIMEOUT_MS) })
     } catch {
@@ -240,40 +187,6 @@ export class LinkSession {
     if (!this.isOpen) return
     this.finish(reason)
     this.stream.abort(new Error(reason))
-  }
-
-  private enqueue (frame: Uint8Array | Uint8ArrayList): Promise<void> {
-    if (this.outbox === undefined) {
-      const outbox: Outbox = { frames: [], taken: Promise.withResolvers() }
-      // senders that do not wait for the muxer still must not leave a rejection unhandled
-      outbox.taken.promise.catch(() => {})
-      this.outbox = outbox
-      process.nextTick(() => { this.flush() })
-    }
-    this.outbox.frames.push(frame)
-    return this.outbox.taken.promise
-  }
-
-  /** Hands what waits to the muxer in one send: small frames in one buffer, attachments as they are. */
-  private flush (): void {
-    const outbox = this.outbox
-    if (outbox === undefined) return
-    this.outbox = undefined
-    let accepted: boolean
-    try {
-      accepted = this.stream.send(packFrames(outbox.frames))
-    } catch {
-      outbox.taken.reject(new LinkClosedError(this.closeReason ?? 'stream closed'))
-      return
-    }
-    if (accepted) {
-      outbox.taken.resolve()
-      return
-    }
-    this.stream.onDrain({ signal: AbortSignal.timeout(DRAIN_TIMEOUT_MS) }).then(() => { outbox.taken.resolve() }, () => {
-      this.abort(`the other side read nothing for ${DRAIN_TIMEOUT_MS / 1000} s`)
-      outbox.taken.reject(new LinkClosedError(this.closeReason ?? 'write stalled'))
-    })
   }
 
   private finish (reason: string): void {
@@ -290,14 +203,12 @@ export class LinkSession {
     this.lastHeardAt = Date.now()
     try {
       for (const payload of this.decoder.push(chunk)) {
-        this.counters.framesIn++
         this.take(payload)
         if (!this.isOpen) return
       }
     } catch (err) {
       // the byte stream can no longer be split into frames: nothing after this point can be trusted
       const reason = err instanceof FrameError ? err.message : String(err)
-      this.counters.badFrames++
       this.log.warn({ peer: this.remotePeer, reason }, 'closing link: unreadable byte stream')
       this.endWith(err instanceof FrameError ? err.code : 'malformed', reason)
     }
@@ -309,7 +220,7 @@ export class LinkSession {
     // queued while the session is still open, and handed to the muxer (with all queued before it) before the close
     void this.sendError(code, reason, re)
     this.finish(reason)
-    this.flush()
+    this.outbox.flush()
     this.stream.close({ signal: AbortSignal.timeout(CLOSE_TIMEOUT_MS) }).catch(() => { this.stream.abort(new Error(reason)) })
   }
 
@@ -319,15 +230,13 @@ export class LinkSession {
       envelope = decodeEnvelope(payload)
     } catch (err) {
       if (!(err instanceof FrameError)) throw err
-      this.counters.badFrames++
       this.log.warn({ peer: this.remotePeer, code: err.code, reason: err.message }, 'dropped a bad frame')
       void this.sendError(err.code, err.message, err.envelopeId)
       return
     }
 
-    const verdict = this.guard?.(envelope, this)
+    const verdict = this.guard?.(envelope)
     if (verdict !== undefined && !verdict.ok) {
-      this.counters.refused++
       if (verdict.cutOff === true) {
         this.endWith(verdict.code, verdict.message, envelope.id)
       } else if (envelope.kind !== LinkKind.error) {

@@ -21,10 +21,9 @@ export const CLOSE_TIMEOUT_MS = 1_000
 export const MAX_INBOUND_LINKS_PER_CONNECTION = 2
 export const MAX_OUTBOUND_LINKS_PER_CONNECTION = 2
 
-/** How long a node waits for the mesh to answer one of its own questions. */
-export const ASK_DEADLINE_MS = 15_000
-/** Each hop gives the next one this much less time, so that its own answer still arrives in time. */
-export const HOP_MARGIN_MS = 250
-/** Share of a hop's time its own assistant may take when an ancestor could still be asked. */
-export const LOCAL_ANSWER_SHARE = 0.7
-export const MAX_ASKS_IN_FLIGHT_PER_CHILD = 8
+/** What the link figures in status count. */
+export const LINK_COUNTERS = {
+  unknownKinds: 'frames of a kind no capability serves',
+  unknownReplies: 'replies that name no request waiting on this node (late or forged)',
+  refusedChildren: 'hellos refused'
+}

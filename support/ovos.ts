@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { BusProbe } from './bus-probe.ts'
 
-const SETUP_SCRIPT = fileURLToPath(new URL('../../scripts/ovos/setup-venv.sh', import.meta.url))
+const SETUP_SCRIPT = fileURLToPath(new URL('../scripts/ovos/setup-venv.sh', import.meta.url))
 
 export const HELLO_WORLD = 'ovos-skill-hello-world.openvoiceos'
 export const FALLBACK_UNKNOWN = 'ovos-skill-fallback-unknown.openvoiceos'

@@ -1,0 +1,76 @@
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { mplex } from '@libp2p/mplex'
+import { preSharedKey } from '@libp2p/pnet'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
+import { batchYamuxWindowUpdates, linearGetConnections } from './libp2p-fixes.ts'
+import { readFile } from 'node:fs/promises'
+import { UserError, errorMessage, type Logger } from '../common/index.ts'
+import type { ConnectionGater, PrivateKey, ServiceMap } from '@libp2p/interface'
+
+export type MuxerName = 'yamux' | 'mplex'
+
+export interface StackInit<S extends ServiceMap> {
+  log: Logger
+  privateKey?: PrivateKey
+  listen?: string[]
+  /** in order of preference; yamux first, mplex for old peers */
+  muxers?: MuxerName[]
+  /** a house key file: only nodes holding the same key finish a handshake */
+  houseKeyFile?: string
+  connectionGater?: ConnectionGater
+  maxConnections?: number
+  /** new inbound connections per second from one address before more are refused */
+  maxInboundPerIpPerSecond?: number
+  services: Libp2pOptions<S>['services']
+}
+
+/**
+ * The libp2p stack every mesh node runs — TCP, Noise, yamux then mplex, the fixes of libp2p-fixes.ts — in one
+ * place, so that the node, the tests' bare peers and the benchmarks' swarms all run the same stack.
+ */
+export async function createMeshLibp2p<S extends ServiceMap> (init: StackInit<S>): Promise<Libp2p<S>> {
+  batchYamuxWindowUpdates(init.log)
+  const muxers = { yamux, mplex }
+  const options: Libp2pOptions<S> = {
+    privateKey: init.privateKey,
+    addresses: { listen: init.listen ?? [] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: (init.muxers ?? ['yamux', 'mplex']).map(name => muxers[name]()),
+    connectionProtector: init.houseKeyFile === undefined ? undefined : preSharedKey({ psk: await readHouseKey(init.houseKeyFile) }),
+    connectionGater: init.connectionGater,
+    // the link's own heartbeat finds dead links; libp2p's monitor would also open a stream on every connection
+    // every 10 s and abort any whose ping waits over 5 s, which is every child of a hub under load
+    connectionMonitor: { enabled: false },
+    connectionManager: {
+      maxConnections: init.maxConnections,
+      maxIncomingPendingConnections: 256,
+      inboundConnectionThreshold: init.maxInboundPerIpPerSecond
+    },
+    services: init.services
+  }
+  const node = await createLibp2p(options).catch((err: unknown) => { throw listenError(err, init.listen ?? []) })
+  linearGetConnections(node, init.log)
+  return node
+}
+
+async function readHouseKey (path: string): Promise<Uint8Array> {
+  try {
+    return await readFile(path)
+  } catch (err) {
+    throw new UserError(`cannot read the house key ${path}: ${errorMessage(err)}; make one with \`mycroft-mesh house-key > house.key\` and copy it to every node of the house`)
+  }
+}
+
+function listenError (err: unknown, listen: string[]): Error {
+  const message = errorMessage(err)
+  if (/EADDRINUSE|address already in use/i.test(message)) {
+    return new UserError(`cannot listen on ${listen.join(', ')}: the port is taken by another program; pick another with --listen /ip4/0.0.0.0/tcp/PORT`)
+  }
+  if (/EADDRNOTAVAIL|EACCES/i.test(message)) {
+    return new UserError(`cannot listen on ${listen.join(', ')}: ${message}; check the address belongs to this machine, or use a port above 1024`)
+  }
+  return err instanceof Error ? err : new Error(message)
+}

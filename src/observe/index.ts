@@ -1,0 +1,1 @@
+export { FigureRegistry, type CounterHelp, type Figures } from './registry.ts'

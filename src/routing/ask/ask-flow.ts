@@ -1,0 +1,156 @@
+import { errorMessage, parseUntrusted, type Logger } from '../../common/index.ts'
+import { serviceCapabilities, serviceDependencies, type Startable } from '@libp2p/interface'
+import { DEFAULT_TTL, LinkClosedError, RequestTimeoutError, type Envelope, type LinkCapability, type LinkSession, type Need } from '../link/index.ts'
+import { ASK_CAPABILITY, ASK_DEADLINE_MS, AskKind, HOP_MARGIN_MS, LOCAL_ANSWER_SHARE, MAX_ASKS_IN_FLIGHT_PER_CHILD, ASK_COUNTERS } from './constants.ts'
+import { AnswerSchema, QuestionSchema, type Answer, type PeerRef, type Question } from './messages.ts'
+import type { AskFlow, AskFlowComponents, AskFlowInit } from './index.ts'
+
+const noAnswer = (status: Answer['status'], reason: string, answeredBy?: PeerRef): Answer => ({ status, speaks: [], reason, answeredBy })
+const ASK_NEED: Need = { permission: ASK_CAPABILITY }
+
+/**
+ * The ask flow of the mesh: a question goes up the tree, hop by hop, until an ancestor's assistant answers
+ * or the root says nobody knows. Every hop adds itself to the route and lowers the ttl and the deadline;
+ * a question that comes back to a node already on its route is refused as a loop.
+ */
+export class AskFlowService implements AskFlow, LinkCapability, Startable {
+  readonly [Symbol.toStringTag] = 'mycroft-mesh/ask'
+  readonly [serviceCapabilities] = ['@mycroft-mesh/ask']
+  readonly [serviceDependencies] = ['@mycroft-mesh/link']
+  readonly capability = ASK_CAPABILITY
+  readonly permission = ASK_CAPABILITY
+  readonly kinds = [AskKind.ask]
+
+  private readonly components: AskFlowComponents
+  private readonly init: AskFlowInit
+  private readonly log: Logger
+  private readonly counters
+  private readonly self: PeerRef
+  private readonly inFlight = new Map<string, number>()
+
+  constructor (components: AskFlowComponents, init: AskFlowInit) {
+    this.components = components
+    this.init = init
+    this.log = init.log
+    this.self = { peerId: components.peerId.toString(), name: init.name }
+    this.counters = init.figures.counters('asks', ASK_COUNTERS)
+  }
+
+  get canAsk (): boolean {
+    return this.components.link.parent?.session.supports(ASK_CAPABILITY) === true
+  }
+
+  start (): void {
+    this.components.link.serve(this)
+  }
+
+  stop (): void {
+    this.components.link.unserve(this)
+  }
+
+  needs (): Need {
+    return ASK_NEED
+  }
+
+  async handle (envelope: Envelope, session: LinkSession): Promise<void> {
+    this.counters.asksFromChildren++
+    const question = parseUntrusted(QuestionSchema, envelope.body)
+    if (!question.success) {
+      this.log.warn({ peer: session.remotePeer, reason: question.error.issues[0]?.message }, 'dropped an unreadable question')
+      await session.sendError('invalid', `ask field '${question.error.issues[0]?.path.join('.')}': ${question.error.issues[0]?.message}`, envelope.id)
+      return
+    }
+    const child = this.components.link.children.get(session.remotePeer)
+    const asker: PeerRef = { peerId: session.remotePeer, name: child?.name ?? session.remotePeer }
+    // refused at once, before anything else this tick: the refusal goes out in the order the questions came
+    const refusal = this.refusal(asker, envelope)
+    const answer = refusal ?? await this.answerFor(question.data, asker, envelope, Date.now())
+    if (session.isOpen) await session.reply(envelope, AskKind.answer, answer).catch(() => {})
+  }
+
+  async ask (utterances: string[], lang: string, deadlineMs = ASK_DEADLINE_MS): Promise<Answer> {
+    this.counters.asksSent++
+    const answer = await this.askParent({ utterances, lang, deadlineMs }, [], DEFAULT_TTL)
+    this.count(answer)
+    return answer
+  }
+
+  private count (answer: Answer): void {
+    switch (answer.status) {
+      case 'answered': this.counters.answered++; break
+      case 'no-answer': this.counters.unanswered++; break
+      case 'timeout': this.counters.timedOut++; break
+      default: this.counters.failed++
+    }
+  }
+
+  private async askParent (question: Question, route: string[], ttl: number): Promise<Answer> {
+    const parent = this.components.link.parent
+    if (parent === undefined) return noAnswer('no-answer', 'no parent is linked', this.self)
+    if (!parent.session.supports(ASK_CAPABILITY)) {
+      return noAnswer('error', `the parent ${parent.welcome.name} does not take questions (it serves: ${parent.welcome.capabilities.join(', ') || 'nothing'})`)
+    }
+    const deadlineMs = question.deadlineMs - HOP_MARGIN_MS
+    if (deadlineMs < 100) return noAnswer('timeout', 'no time left to ask further up', this.self)
+    try {
+      const reply = await parent.session.request(AskKind.ask, { ...question, deadlineMs }, {
+        route: [...route, this.self.peerId],
+        ttl,
+        timeoutMs: deadlineMs
+      })
+      const answer = parseUntrusted(AnswerSchema, reply.body)
+      if (reply.kind !== AskKind.answer || !answer.success) return noAnswer('error', `the parent answered with an unreadable ${reply.kind}`)
+      return answer.data
+    } catch (err) {
+      if (err instanceof RequestTimeoutError) return noAnswer('timeout', `no answer from the parent within ${deadlineMs} ms`)
+      if (err instanceof LinkClosedError) return noAnswer('error', `the parent link was lost mid-question (${err.message})`)
+      return noAnswer('error', errorMessage(err))
+    }
+  }
+
+  /** A question that came back to this node, or one too many from the same child. */
+  private refusal (asker: PeerRef, envelope: Envelope): Answer | undefined {
+    const { self } = this
+    if (envelope.route.includes(self.peerId)) {
+      this.log.warn({ from: asker.name, route: envelope.route }, 'refused a question that came back to this node (loop)')
+      return noAnswer('loop', `the question came back to ${self.name}`, self)
+    }
+    const limit = this.init.maxInFlightPerChild ?? MAX_ASKS_IN_FLIGHT_PER_CHILD
+    const inFlight = this.inFlight.get(asker.peerId) ?? 0
+    if (inFlight >= limit) {
+      this.counters.refusedBusy++
+      this.log.warn({ from: asker.name, inFlight }, `refused a question from ${asker.name}: ${limit} of its questions are already in flight`)
+      return noAnswer('busy', `${self.name} is already working on ${limit} questions from ${asker.name}; ask again later`, self)
+    }
+    return undefined
+  }
+
+  private async answerFor (question: Question, asker: PeerRef, envelope: Envelope, receivedAt: number): Promise<Answer> {
+    const { self } = this
+    const inFlight = this.inFlight.get(asker.peerId) ?? 0
+    this.inFlight.set(asker.peerId, inFlight + 1)
+    try {
+      const remainingMs = (): number => question.deadlineMs - (Date.now() - receivedAt)
+      const canEscalate = envelope.ttl > 1 && this.components.link.parent !== undefined
+      const localMs = (canEscalate ? question.deadlineMs * LOCAL_ANSWER_SHARE : question.deadlineMs) - HOP_MARGIN_MS
+      const signal = AbortSignal.timeout(Math.max(0, Math.floor(localMs)))
+      const speaks = await this.init.assistant?.answer(question, asker, signal).catch((err: unknown) => {
+        this.log.warn({ err: errorMessage(err) }, 'this node\'s assistant failed to answer a child')
+        return undefined
+      })
+      if (speaks !== undefined && speaks.length > 0) {
+        this.counters.answeredForChildren++
+        this.log.info({ from: asker.name, utterance: question.utterances[0] }, `answered ${asker.name}'s question`)
+        return { status: 'answered', speaks, answeredBy: self }
+      }
+      if (envelope.ttl <= 1) return noAnswer('no-answer', 'the question went as far up as its ttl allows', self)
+      if (this.components.link.parent === undefined) return noAnswer('no-answer', `nobody up to ${self.name} knows`, self)
+      this.counters.forwardedUp++
+      return await this.askParent({ ...question, deadlineMs: remainingMs() }, envelope.route, envelope.ttl - 1)
+    } finally {
+      const left = (this.inFlight.get(asker.peerId) ?? 1) - 1
+      if (left === 0) this.inFlight.delete(asker.peerId)
+      else this.inFlight.set(asker.peerId, left)
+    }
+  }
+}

@@ -1,0 +1,83 @@
+import { LinkService } from './link-service.ts'
+import type { LINK_COUNTERS } from './constants.ts'
+import type { LinkCapability, LinkGuard } from './capability.ts'
+import type { LinkSession } from './link-session.ts'
+import type { Hello, LinkErrorCode, Welcome } from './messages.ts'
+import type { Logger } from '../../common/index.ts'
+import type { FigureRegistry } from '../../observe/index.ts'
+import type { PeerId } from '@libp2p/interface'
+import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+export { LINK_PROTOCOL, MAX_FRAME_BYTES, DEFAULT_TTL, MAX_TTL, HANDSHAKE_TIMEOUT_MS } from './constants.ts'
+export { LinkClosedError, LinkRefusedError, RemoteError, RequestTimeoutError } from './errors.ts'
+export { decodeEnvelope, encodeFrame, FrameDecoder, FrameError, type Envelope } from './envelope.ts'
+export { LinkKind, NodeNameSchema, type Hello, type Welcome, type LinkErrorCode, type Verdict } from './messages.ts'
+export type { LinkSession, RequestOptions, SendOptions } from './link-session.ts'
+export type { GuardRequest, LinkCapability, LinkGuard, LinkRole, Need } from './capability.ts'
+
+/** The `link` section of status. */
+export type LinkFigures = Record<keyof typeof LINK_COUNTERS, number>
+
+/** `name`: what this node calls the child, when it knows it by another name than the one in its hello. */
+export type Admission = { ok: true, name?: string } | { ok: false, code: LinkErrorCode, message: string }
+
+export interface LinkInit {
+  /** what this node says about itself in `hello` and `welcome`; its capabilities are the ones it serves */
+  self: Omit<Welcome, 'capabilities'>
+  log: Logger
+  figures: FigureRegistry
+  maxFrameBytes?: number
+  heartbeatMs?: number
+  missedBeats?: number
+  handshakeTimeoutMs?: number
+  /** decides whether a peer may link as a child; everyone may when it is not given */
+  admit?: (peer: PeerId, hello: Hello) => Admission | Promise<Admission>
+  /** judges every envelope on an established link, both ways */
+  guard?: LinkGuard
+}
+
+export interface LinkComponents {
+  peerId: PeerId
+  registrar: Registrar
+  connectionManager: ConnectionManager
+}
+
+export interface ChildLink {
+  peerId: string
+  name: string
+  hello: Hello
+  remoteAddr: string
+  since: number
+  session: LinkSession
+}
+
+export interface ParentLinkSession {
+  peerId: string
+  remoteAddr: string
+  welcome: Welcome
+  session: LinkSession
+}
+
+/** The link between a node and its parent and children, which link kinds (capabilities) ride on. */
+export interface Link {
+  readonly children: ReadonlyMap<string, ChildLink>
+  /** the parent's link while it is up */
+  readonly parent: ParentLinkSession | undefined
+  /** A linked child by peer id, or else by name. */
+  child: (nameOrPeerId: string) => ChildLink | undefined
+  /** Serves a capability's envelope kinds and announces its word to every peer that links from now on. */
+  serve: (capability: LinkCapability) => void
+  unserve: (capability: LinkCapability) => void
+  /** The permission words the capabilities served here check. */
+  permissionWords: () => string[]
+  /** Dials a parent, says hello (with an invite's secret when joining) and resolves once it has welcomed us. */
+  linkToParent: (addrs: Multiaddr[], options?: { signal?: AbortSignal, invite?: string }) => Promise<ParentLinkSession>
+  /** Ends a child's link at once, telling it why. */
+  dropChild: (peerId: string, reason: string, code?: LinkErrorCode) => Promise<boolean>
+}
+
+/** The link as a libp2p service: `createLibp2p({ services: { link: link(init) } })`. */
+export function link (init: LinkInit): (components: LinkComponents) => Link {
+  return (components) => new LinkService(components, init)
+}
