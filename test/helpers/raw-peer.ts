@@ -7,6 +7,7 @@ import { LengthPrefixedDecoder } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import * as varint from 'uint8-varint'
+import { concat } from 'uint8arrays/concat'
 import { expect } from 'vitest'
 import { LINK_PROTOCOL, MAX_FRAME_BYTES } from '../../src/routing/index.ts'
 import { waitFor } from '../../support/wait.ts'
@@ -40,11 +41,7 @@ const decoder = new TextDecoder()
 /** A length prefix and any payload, valid or not. */
 export function frame (payload: string | Uint8Array): Uint8Array {
   const bytes = typeof payload === 'string' ? encoder.encode(payload) : payload
-  const prefix = varint.encode(bytes.byteLength)
-  const out = new Uint8Array(prefix.byteLength + bytes.byteLength)
-  out.set(prefix, 0)
-  out.set(bytes, prefix.byteLength)
-  return out
+  return concat([varint.encode(bytes.byteLength), bytes])
 }
 
 /** A bare libp2p node with the transports and muxers a mesh node speaks, and no services of its own. */

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { BusProbe } from '../../support/bus-probe.ts'
 import { Homes, NodeProcess, runCli } from '../../support/node-process.ts'
 import { waitFor } from '../../support/wait.ts'
-import type { PeerListing } from '../../src/node/management.ts'
+import type { PeerListing } from '../../src/node/index.ts'
 
 const homes = new Homes()
 const nodes: NodeProcess[] = []

@@ -1,6 +1,9 @@
 import { Socket } from 'node:net'
 import { multiaddr } from '@multiformats/multiaddr'
+import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
+import type { Logger } from '../../src/common/index.ts'
+import { batchYamuxWindowUpdates, installedVersion, linearGetConnections } from '../../src/node/index.ts'
 import { linkPeer, serveKind } from '../../support/link-peer.ts'
 import { waitFor } from '../../support/wait.ts'
 
@@ -51,5 +54,46 @@ describe('yamux window updates', () => {
     const attachment = new Uint8Array(192 * 1024).fill(7)
     for (let i = 0; i < 100; i++) await session.send('blob', {}, { attachment })
     await waitFor('19 MiB, many times the receive window', () => bytes === 100 * attachment.byteLength, { timeoutMs: 30_000 })
+  })
+})
+
+/** A logger that keeps what it writes, to read the warnings of the fixes. */
+function capturingLog (): { log: Logger, lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = []
+  const log = pino({ level: 'warn' }, { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>) } })
+  return { log, lines }
+}
+
+describe('linear getConnections', () => {
+  it('lists every connection, and a peer\'s own, as the connection manager does, on a node with several peers', async () => {
+    const hub = await linkPeer('hub', ['/ip4/127.0.0.1/tcp/0'])
+    const others = await Promise.all(['a', 'b', 'c'].map(async name => linkPeer(name)))
+    stops.push(async () => { for (const node of [...others, hub]) await node.stop() })
+    const addr = multiaddr(hub.getMultiaddrs()[0]?.toString() ?? '')
+    for (const other of others) await other.services.link.linkToParent([addr])
+    await waitFor('the hub to hold three connections', () => hub.getConnections().length === 3)
+
+    const byPeer = others.map(other => hub.getConnections(other.peerId))
+    expect(byPeer.map(connections => connections.length)).toEqual([1, 1, 1])
+    expect(new Set(hub.getConnections().map(connection => connection.id))).toEqual(new Set(byPeer.flat().map(connection => connection.id)))
+  })
+
+  it('says at warn level, naming the package and its version, when the internals it patches are not there', () => {
+    const { log, lines } = capturingLog()
+    // a test double: a node whose connection manager has none of the internals the fix patches
+    const bare = { components: { connectionManager: {} } } as unknown as Parameters<typeof linearGetConnections>[0]
+    expect(linearGetConnections(bare, log)).toBe(false)
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatchObject({ level: 40, fix: 'linear getConnections', package: 'libp2p', version: installedVersion('libp2p') })
+    expect(String(lines[0]?.msg)).toMatch(/cannot apply to libp2p 3\.\d+\.\d+/)
+  })
+
+  it('applies silently to the libp2p this project pins', async () => {
+    const { log, lines } = capturingLog()
+    const node = await linkPeer('plain')
+    stops.push(async () => { await node.stop() })
+    expect(linearGetConnections(node, log)).toBe(true)
+    expect(batchYamuxWindowUpdates(log)).toBe(true)
+    expect(lines).toEqual([])
   })
 })

@@ -1,0 +1,78 @@
+/**
+ * The capability shape as a user meets it: a node announces what it serves in hello/welcome, never sends a
+ * kind its peer did not announce, and every permission word `allow`/`deny` take is checked by a capability.
+ */
+import { afterAll, describe, expect, it } from 'vitest'
+import { STAND_IN_DONT_KNOW } from '../../support/stand-in-assistant.ts'
+import { runCli } from '../../support/node-process.ts'
+import { RawPeers, type WireFrame } from '../helpers/raw-peer.ts'
+import { Rooms, type Room } from '../helpers/rooms.ts'
+import type { BusMessage } from '../../support/bus-probe.ts'
+
+const QUESTION = 'what is the boiling point of water'
+const ANSWER = 'One hundred degrees Celsius at sea level.'
+
+describe('capabilities', () => {
+  const peers = new RawPeers()
+  const rooms = new Rooms()
+
+  afterAll(async () => {
+    await peers.stopAll()
+    await rooms.cleanup()
+  })
+
+  async function askThrough (asker: Room, utterance: string): Promise<BusMessage> {
+    const since = asker.bus.mark
+    asker.bus.say(utterance)
+    return asker.bus.waitFor(`an answer to "${utterance}"`, message => message.type === 'speak', 15_000, { since })
+  }
+
+  it('a parent\'s welcome names what it serves: questions and bus messages', async () => {
+    const hub = await rooms.room('hub')
+    const raw = await peers.link(await hub.node.addr())
+    const welcome = await raw.hello('listener')
+    expect((welcome.body as { capabilities: string[] }).capabilities.sort()).toEqual(['ask', 'bus'])
+  })
+
+  it('a child of a parent that does not announce questions never asks it: its own assistant answers at once', async () => {
+    const asks: WireFrame[] = []
+    const parent = await peers.parent(link => {
+      link.onFrame(received => {
+        if (received.kind === 'hello') link.respond(received, 'welcome', { name: 'mute-parent', version: 'test', capabilities: ['bus'] })
+        if (received.kind === 'ask') asks.push(received)
+      })
+    })
+    const attic = await rooms.room('attic', { parent: parent.addr, assistant: { fallbackUnknown: true } })
+    expect((await askThrough(attic, QUESTION)).data.utterance).toBe(STAND_IN_DONT_KNOW)
+    expect(asks).toEqual([])
+    expect((await attic.node.status()).asks.asksSent).toBe(0)
+  })
+
+  it('deny ask: the parent refuses the child\'s questions and the child\'s own assistant answers; allow ask: answered again', async () => {
+    const hub = await rooms.room('brain', { assistant: { answers: { [QUESTION]: ANSWER } } })
+    const kitchen = await rooms.room('kitchen', { parent: hub, assistant: { fallbackUnknown: true } })
+    expect((await askThrough(kitchen, QUESTION)).data.utterance).toBe(ANSWER)
+
+    const denied = await runCli(['deny', '--home', hub.node.home, 'kitchen', 'ask'])
+    expect(denied.code, denied.stderr).toBe(0)
+    expect((await askThrough(kitchen, QUESTION)).data.utterance).toBe(STAND_IN_DONT_KNOW)
+    expect((await hub.node.status()).access.violations).toBe(1)
+    const refused = await kitchen.node.waitForLog('the kitchen to say why its own assistant answers', line => line.status === 'error')
+    expect(refused.reason).toBe('the parent refused the question: you may not ask this node questions')
+
+    const allowed = await runCli(['allow', '--home', hub.node.home, 'kitchen', 'ask'])
+    expect(allowed.code, allowed.stderr).toBe(0)
+    expect((await askThrough(kitchen, QUESTION)).data.utterance).toBe(ANSWER)
+  })
+
+  it('allow/deny of a permission no capability checks yet is refused, saying which ones are checked', async () => {
+    const hub = await rooms.room('hall')
+    await rooms.room('porch', { parent: hub })
+    for (const word of ['relay', 'broadcast', 'push-skills']) {
+      const result = await runCli(['allow', '--home', hub.node.home, 'porch', word])
+      expect(result.code).toBe(1)
+      expect(result.stderr).toContain(`no capability of this node checks '${word}' yet`)
+      expect(result.stderr).toContain('it checks: ask')
+    }
+  })
+})
