@@ -3,17 +3,17 @@ import { ping, type Ping } from '@libp2p/ping'
 import pkg from '../../package.json' with { type: 'json' }
 import { AccessControl, TrustStore, type InviteToken } from '../access/index.ts'
 import { createBusBridge, type BusBridge } from '../bus-bridge/index.ts'
-import { UserError, errorMessage, type Logger } from '../common/index.ts'
+import type { Logger, UserError } from '../common/index.ts'
 import { FigureRegistry } from '../observe/index.ts'
-import { askFlow, busDelivery, link, type AskFlow, type BusDelivery, type Link, type ParentLinkSession } from '../routing/index.ts'
-import { saveParent, type NodeConfig } from './config.ts'
+import { askFlow, busDelivery, link, type AskFlow, type BusDelivery, type Link } from '../routing/index.ts'
+import type { NodeConfig } from './config.ts'
 import { startControlServer, type ControlRoutes } from './control.ts'
 import { ensureHome, homePaths, type HomePaths } from './home.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { createMeshLibp2p } from './libp2p-stack.ts'
 import { managementRoutes } from './management.ts'
-import { ParentLink, parentAddrs } from './parent-link.ts'
-import { childStatus, NO_PARENT, processStatus, type NodeStatus } from './status.ts'
+import { NO_PARENT, ParentLink } from './parent-link.ts'
+import { childStatus, processStatus, type NodeStatus } from './status.ts'
 import type { Libp2p } from 'libp2p'
 import type { Server } from 'node:http'
 
@@ -43,7 +43,6 @@ export class MeshNode {
   private readonly log: Logger
   private readonly figures = new FigureRegistry()
   private libp2p?: Libp2p<Services>
-  private access?: AccessControl
   private bridge?: BusBridge
   private parentLink?: ParentLink
   private control?: Server
@@ -74,10 +73,10 @@ export class MeshNode {
     const routes: ControlRoutes = { 'GET /status': () => this.status() }
     this.control = await startControlServer(this.paths.controlSocket, this.paths.dir, routes)
     let node: Libp2p<Services>
+    let store: TrustStore
     try {
-      const store = await TrustStore.open(this.paths.trust)
+      store = await TrustStore.open(this.paths.trust)
       const access = new AccessControl({ store, log, figures: this.figures, open: config.open, ipAllow: config.ipAllow, ipDeny: config.ipDeny, houseKey: config.houseKey !== null })
-      this.access = access
       const bridge = createBusBridge({
         spec: config.bus,
         log,
@@ -135,7 +134,17 @@ export class MeshNode {
       await this.stop()
       throw err
     }
-    this.startParentLink(node.services.link)
+    this.parentLink = new ParentLink({
+      link: node.services.link,
+      join: this.init.join,
+      parent: config.parent,
+      backoff: config.reconnect,
+      log,
+      store,
+      configPath: this.paths.config,
+      onFatal: this.init.onFatal
+    })
+    this.parentLink.start()
   }
 
   /** Says goodbye to parent and children, then stops. */
@@ -161,40 +170,6 @@ export class MeshNode {
       children: [...link.children.values()].map(childStatus),
       process: processStatus(),
       ...this.figures.snapshot()
-    }
-  }
-
-  private startParentLink (link: Link): void {
-    const { join } = this.init
-    const addrs = parentAddrs(join, this.config.parent, this.log)
-    if (addrs.length === 0) return
-    let joining = join !== undefined
-    this.parentLink = new ParentLink({
-      link,
-      addrs,
-      invite: join?.secret,
-      backoff: this.config.reconnect,
-      log: this.log,
-      onLinked: session => {
-        void this.rememberParent(session, joining)
-        joining = false
-      },
-      onRefused: err => {
-        if (joining) this.init.onFatal?.(new UserError(`parent ${join?.peerId ?? ''} refused this node: ${err.message}`))
-      }
-    })
-    this.parentLink.start()
-  }
-
-  private async rememberParent (session: ParentLinkSession, joined: boolean): Promise<void> {
-    try {
-      await this.access?.store.remember(session.peerId, session.welcome.name, 'parent')
-      if (!joined) return
-      const addr = session.remoteAddr.includes('/p2p/') ? session.remoteAddr : `${session.remoteAddr}/p2p/${session.peerId}`
-      await saveParent(this.paths.config, addr)
-      this.log.info({ parent: addr, config: this.paths.config }, `joined ${session.welcome.name}; saved it as this node's parent, so a plain start re-links`)
-    } catch (err) {
-      this.log.error({ err: errorMessage(err) }, 'could not record the parent')
     }
   }
 

@@ -1,7 +1,8 @@
-import { errorMessage, runReconnectLoop, type BackoffOptions, type Logger } from '../common/index.ts'
+import { errorMessage, runReconnectLoop, UserError, type BackoffOptions, type Logger } from '../common/index.ts'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { LinkRefusedError, type Link, type ParentLinkSession } from '../routing/index.ts'
-import type { InviteToken } from '../access/index.ts'
+import { saveParent } from './config.ts'
+import type { InviteToken, TrustStore } from '../access/index.ts'
 
 /** One dial-and-hello attempt may take this long before it counts as failed. */
 const ATTEMPT_TIMEOUT_MS = 5_000
@@ -27,7 +28,7 @@ export interface ParentStatus {
  * Where the parent is: every address an invite names (pinned to its peer id), or the one in the config.
  * A config address without a peer id is taken, with a warning: any node at that address would do.
  */
-export function parentAddrs (join: InviteToken | undefined, parent: string | null, log: Logger): Multiaddr[] {
+function parentAddrs (join: InviteToken | undefined, parent: string | null, log: Logger): Multiaddr[] {
   if (join !== undefined) return join.addrs.map(addr => multiaddr(`${addr.replace(/\/p2p\/.*$/, '')}/p2p/${join.peerId}`))
   if (parent === null) return []
   if (!parent.includes('/p2p/')) {
@@ -36,16 +37,22 @@ export function parentAddrs (join: InviteToken | undefined, parent: string | nul
   return [multiaddr(parent)]
 }
 
+/** A root: no parent to link to. */
+export const NO_PARENT: ParentStatus = { state: 'none', addr: null, peerId: null, name: null, since: null, rttMs: null, attempts: 0, lastError: null }
+
 export interface ParentLinkInit {
   link: Link
-  /** the parent's addresses: one from the config, or every one an invite names */
-  addrs: Multiaddr[]
-  /** an invite's secret, presented until the parent has welcomed us once */
-  invite?: string
+  /** joining: the invite names the parent's addresses, and its secret is presented until the parent welcomes us */
+  join?: InviteToken
+  /** otherwise the parent in the config, if any */
+  parent: string | null
   backoff: BackoffOptions
   log: Logger
-  onLinked?: (session: ParentLinkSession) => void
-  onRefused?: (err: LinkRefusedError) => void
+  /** where the parent is remembered: by peer id in the trust store, and in the config once joined */
+  store: Pick<TrustStore, 'remember'>
+  configPath: string
+  /** the invite was refused: the node cannot go on */
+  onFatal?: (err: UserError) => void
 }
 
 /**
@@ -62,21 +69,24 @@ export class ParentLink {
   private lastError: string | null = null
   private current?: ParentLinkSession
   private lastPeer?: { peerId: string, name: string }
+  private readonly addrs: Multiaddr[]
   private running?: Promise<void>
   private invite?: string
 
   constructor (init: ParentLinkInit) {
     this.init = init
     this.log = init.log
-    this.invite = init.invite
+    this.addrs = parentAddrs(init.join, init.parent, init.log)
+    this.invite = init.join?.secret
   }
 
   get session (): ParentLinkSession | undefined {
     return this.current
   }
 
+  /** Starts linking, unless this node has no parent to link to. */
   start (): void {
-    this.running ??= this.run()
+    if (this.addrs.length > 0) this.running ??= this.run()
   }
 
   async stop (reason = 'the child is shutting down'): Promise<void> {
@@ -86,10 +96,11 @@ export class ParentLink {
   }
 
   status (): ParentStatus {
+    if (this.addrs.length === 0) return NO_PARENT
     const session = this.current
     return {
       state: this.state,
-      addr: session?.remoteAddr ?? this.init.addrs.map(addr => addr.toString()).join(' '),
+      addr: session?.remoteAddr ?? this.addrs.map(addr => addr.toString()).join(' '),
       peerId: session?.peerId ?? this.lastPeer?.peerId ?? null,
       name: session?.welcome.name ?? this.lastPeer?.name ?? null,
       since: new Date(this.since).toISOString(),
@@ -106,14 +117,14 @@ export class ParentLink {
   }
 
   private async run (): Promise<void> {
-    const addr = this.init.addrs.map(one => one.toString()).join(' ')
+    const addr = this.addrs.map(one => one.toString()).join(' ')
     await runReconnectLoop<ParentLinkSession>({
       signal: this.controller.signal,
       backoff: this.init.backoff,
       retryDelayMs: (err, backoffMs) => err instanceof LinkRefusedError ? Math.max(backoffMs, REFUSED_RETRY_MS) : backoffMs,
       connect: async signal => {
         this.enter('connecting')
-        return this.init.link.linkToParent(this.init.addrs, {
+        return this.init.link.linkToParent(this.addrs, {
           signal: AbortSignal.any([signal, AbortSignal.timeout(ATTEMPT_TIMEOUT_MS)]),
           invite: this.invite
         })
@@ -124,10 +135,10 @@ export class ParentLink {
         this.lastPeer = { peerId: session.peerId, name: session.welcome.name }
         this.attempts = 0
         this.lastError = null
-        this.invite = undefined
         this.enter('linked')
         this.log.info({ parent: session.peerId, addr: session.remoteAddr }, `linked to parent ${session.welcome.name}`)
-        this.init.onLinked?.(session)
+        void this.remember(session, this.invite !== undefined)
+        this.invite = undefined
       },
       onDown: reason => {
         this.current = undefined
@@ -140,7 +151,7 @@ export class ParentLink {
         if (err instanceof LinkRefusedError) {
           this.lastError = `refused: ${err.message}`
           this.log.error({ addr, code: err.code, retryInMs: delayMs }, `parent ${this.lastPeer?.name ?? addr} refused: ${err.message}`)
-          this.init.onRefused?.(err)
+          if (this.invite !== undefined) this.init.onFatal?.(new UserError(`parent ${this.init.join?.peerId ?? ''} refused this node: ${err.message}`))
           return
         }
         this.lastError = `unreachable: ${describeDialError(err)}`
@@ -148,6 +159,18 @@ export class ParentLink {
       }
     })
     this.current = undefined
+  }
+
+  private async remember (session: ParentLinkSession, joined: boolean): Promise<void> {
+    try {
+      await this.init.store.remember(session.peerId, session.welcome.name, 'parent')
+      if (!joined) return
+      const addr = session.remoteAddr.includes('/p2p/') ? session.remoteAddr : `${session.remoteAddr}/p2p/${session.peerId}`
+      await saveParent(this.init.configPath, addr)
+      this.log.info({ parent: addr, config: this.init.configPath }, `joined ${session.welcome.name}; saved it as this node's parent, so a plain start re-links`)
+    } catch (err) {
+      this.log.error({ err: errorMessage(err) }, 'could not record the parent')
+    }
   }
 }
 

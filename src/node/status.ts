@@ -37,8 +37,6 @@ export function childStatus (child: ChildLink): ChildStatus {
   }
 }
 
-export const NO_PARENT: ParentStatus = { state: 'none', addr: null, peerId: null, name: null, since: null, rttMs: null, attempts: 0, lastError: null }
-
 export function processStatus (): CoreStatus['process'] {
   return { pid: process.pid, rssBytes: process.memoryUsage.rss(), heapUsedBytes: process.memoryUsage().heapUsed }
 }
