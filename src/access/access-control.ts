@@ -158,7 +158,7 @@ export class AccessControl {
     if (!this.takeToken(request.peerId, permissions.framesPerSecond)) {
       return this.violation(request.peerId, 'rate-limited', `more than ${permissions.framesPerSecond} frames per second`)
     }
-    return request.need === undefined ? { ok: true } : this.authorize(request.peerId, request.role, request.need)
+    return request.need === undefined ? { ok: true } : this.judge(request.peerId, permissions, request.need)
   }
 
   /**
@@ -166,7 +166,10 @@ export class AccessControl {
    * stream of its own opens (such streams never pass the link's guard).
    */
   authorize (peerId: string, role: LinkRole, need: Need): Verdict {
-    const permissions = this.permissionsOf(peerId, role)
+    return this.judge(peerId, this.permissionsOf(peerId, role), need)
+  }
+
+  private judge (peerId: string, permissions: Permissions, need: Need): Verdict {
     if ('busType' in need) {
       return permissions.busTypes.includes(need.busType)
         ? { ok: true }

@@ -73,10 +73,10 @@ export function addManagementCommands (program: Command, homeOption: () => Optio
 
   for (const [verb, allow] of [['allow', true], ['deny', false]] as const) {
     program.command(verb)
-      .description(`${verb} a peer a Mycroft message type on this node's bus, or one of the capabilities ask, relay, broadcast, push-skills`)
+      .description(`${verb} a peer a Mycroft message type on this node's bus, or a permission word such as ask`)
       .addOption(homeOption())
       .argument('<peer>', 'the peer\'s name or peer id')
-      .argument('[what...]', 'message types (e.g. speak) or capabilities')
+      .argument('[what...]', 'message types (e.g. speak) or permission words (e.g. ask)')
       .option('--rate <frames-per-second>', 'also set how many frames per second the peer may send', parseRate)
       .action(async (peer: string, what: string[], flags: { home?: string, rate?: number }) => {
         const updated = await ask(flags.home, '/permissions', { peer, allow, what, framesPerSecond: flags.rate }) as PeerListing
