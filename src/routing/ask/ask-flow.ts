@@ -1,6 +1,6 @@
 import { errorMessage, parseUntrusted, type Logger } from '../../common/index.ts'
 import { serviceCapabilities, serviceDependencies, type Startable } from '@libp2p/interface'
-import { DEFAULT_TTL, LinkClosedError, RemoteError, RequestTimeoutError, type Envelope, type LinkCapability, type LinkSession, type Need } from '../link/index.ts'
+import { DEFAULT_TTL, LinkClosedError, RemoteError, RequestTimeoutError, type Envelope, type Link, type LinkCapability, type LinkSession, type Need } from '../link/index.ts'
 import { ASK_CAPABILITY, ASK_DEADLINE_MS, AskKind, HOP_MARGIN_MS, LOCAL_ANSWER_SHARE, MAX_ASKS_IN_FLIGHT_PER_CHILD, ASK_COUNTERS } from './constants.ts'
 import { AnswerSchema, QuestionSchema, type Answer, type PeerRef, type Question } from './messages.ts'
 import type { AskFlow, AskFlowComponents, AskFlowInit } from './index.ts'
@@ -21,7 +21,7 @@ export class AskFlowService implements AskFlow, LinkCapability, Startable {
   readonly permission = ASK_CAPABILITY
   readonly kinds = [AskKind.ask]
 
-  private readonly components: AskFlowComponents
+  private readonly link: Link
   private readonly init: AskFlowInit
   private readonly log: Logger
   private readonly counters
@@ -29,7 +29,8 @@ export class AskFlowService implements AskFlow, LinkCapability, Startable {
   private readonly inFlight = new Map<string, number>()
 
   constructor (components: AskFlowComponents, init: AskFlowInit) {
-    this.components = components
+    // kept: libp2p's components are a proxy that looks every service up by name on each read
+    this.link = components.link
     this.init = init
     this.log = init.log
     this.self = { peerId: components.peerId.toString(), name: init.name }
@@ -37,15 +38,15 @@ export class AskFlowService implements AskFlow, LinkCapability, Startable {
   }
 
   get canAsk (): boolean {
-    return this.components.link.parent?.session.supports(ASK_CAPABILITY) === true
+    return this.link.parent?.session.supports(ASK_CAPABILITY) === true
   }
 
   start (): void {
-    this.components.link.serve(this)
+    this.link.serve(this)
   }
 
   stop (): void {
-    this.components.link.unserve(this)
+    this.link.unserve(this)
   }
 
   needs (): Need {
@@ -60,7 +61,7 @@ export class AskFlowService implements AskFlow, LinkCapability, Startable {
       await session.sendError('invalid', `ask field '${question.error.issues[0]?.path.join('.')}': ${question.error.issues[0]?.message}`, envelope.id)
       return
     }
-    const child = this.components.link.children.get(session.remotePeer)
+    const child = this.link.children.get(session.remotePeer)
     const asker: PeerRef = { peerId: session.remotePeer, name: child?.name ?? session.remotePeer }
     // refused at once, before anything else this tick: the refusal goes out in the order the questions came
     const refusal = this.refusal(asker, envelope)
@@ -85,7 +86,7 @@ export class AskFlowService implements AskFlow, LinkCapability, Startable {
   }
 
   private async askParent (question: Question, route: string[], ttl: number): Promise<Answer> {
-    const parent = this.components.link.parent
+    const parent = this.link.parent
     if (parent === undefined) return noAnswer('no-answer', 'no parent is linked', this.self)
     if (!parent.session.supports(ASK_CAPABILITY)) {
       return noAnswer('error', `the parent ${parent.welcome.name} does not take questions (it serves: ${parent.welcome.capabilities.join(', ') || 'nothing'})`)
@@ -132,7 +133,7 @@ export class AskFlowService implements AskFlow, LinkCapability, Startable {
     this.inFlight.set(asker.peerId, inFlight + 1)
     try {
       const remainingMs = (): number => question.deadlineMs - (Date.now() - receivedAt)
-      const canEscalate = envelope.ttl > 1 && this.components.link.parent !== undefined
+      const canEscalate = envelope.ttl > 1 && this.link.parent !== undefined
       const localMs = (canEscalate ? question.deadlineMs * LOCAL_ANSWER_SHARE : question.deadlineMs) - HOP_MARGIN_MS
       const signal = AbortSignal.timeout(Math.max(0, Math.floor(localMs)))
       const speaks = await this.init.assistant?.answer(question, asker, signal).catch((err: unknown) => {
@@ -145,7 +146,7 @@ export class AskFlowService implements AskFlow, LinkCapability, Startable {
         return { status: 'answered', speaks, answeredBy: self }
       }
       if (envelope.ttl <= 1) return noAnswer('no-answer', 'the question went as far up as its ttl allows', self)
-      if (this.components.link.parent === undefined) return noAnswer('no-answer', `nobody up to ${self.name} knows`, self)
+      if (this.link.parent === undefined) return noAnswer('no-answer', `nobody up to ${self.name} knows`, self)
       this.counters.forwardedUp++
       return await this.askParent({ ...question, deadlineMs: remainingMs() }, envelope.route, envelope.ttl - 1)
     } finally {

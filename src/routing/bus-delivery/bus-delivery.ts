@@ -3,7 +3,7 @@ import { serviceCapabilities, serviceDependencies, type Startable } from '@libp2
 import { BUS_CAPABILITY, BusKind, BUS_DELIVERY_COUNTERS } from './constants.ts'
 import { BusEnvelopeSchema, type MycroftMessage } from './messages.ts'
 import type { BusDelivery, BusDeliveryComponents, BusDeliveryInit, Recipient } from './index.ts'
-import type { Envelope, LinkCapability, LinkSession, Need } from '../link/index.ts'
+import type { Envelope, Link, LinkCapability, LinkSession, Need } from '../link/index.ts'
 
 function typeOf (body: unknown): string {
   const type = (body as { message?: { type?: unknown } } | undefined)?.message?.type
@@ -21,24 +21,25 @@ export class BusDeliveryService implements BusDelivery, LinkCapability, Startabl
   readonly capability = BUS_CAPABILITY
   readonly kinds = [BusKind.bus]
 
-  private readonly components: BusDeliveryComponents
+  private readonly link: Link
   private readonly init: BusDeliveryInit
   private readonly log: Logger
   private readonly counters
 
   constructor (components: BusDeliveryComponents, init: BusDeliveryInit) {
-    this.components = components
+    // kept: libp2p's components are a proxy that looks every service up by name on each read
+    this.link = components.link
     this.init = init
     this.log = init.log
     this.counters = init.figures.counters('bus', BUS_DELIVERY_COUNTERS)
   }
 
   start (): void {
-    this.components.link.serve(this)
+    this.link.serve(this)
   }
 
   stop (): void {
-    this.components.link.unserve(this)
+    this.link.unserve(this)
   }
 
   needs (envelope: Envelope): Need {
@@ -46,12 +47,12 @@ export class BusDeliveryService implements BusDelivery, LinkCapability, Startabl
   }
 
   recipient (nameOrPeerId: string): Recipient | undefined {
-    const child = this.components.link.child(nameOrPeerId)
+    const child = this.link.child(nameOrPeerId)
     return child === undefined ? undefined : { peerId: child.peerId, name: child.name }
   }
 
   deliver (recipient: Recipient, message: MycroftMessage): void {
-    const child = this.components.link.children.get(recipient.peerId)
+    const child = this.link.children.get(recipient.peerId)
     if (child === undefined) return
     if (!child.session.supports(BUS_CAPABILITY)) {
       this.log.warn({ child: child.name, type: message.type }, `${child.name} takes no bus messages; dropped a ${message.type} for it`)
@@ -65,7 +66,7 @@ export class BusDeliveryService implements BusDelivery, LinkCapability, Startabl
 
   /** A message a parent's skill addressed to this node. */
   handle (envelope: Envelope, session: LinkSession): void {
-    const parent = this.components.link.parent
+    const parent = this.link.parent
     if (parent?.session !== session) {
       this.log.warn({ peer: session.remotePeer }, 'dropped a bus message from a peer that is not this node\'s parent')
       void session.sendError('refused', 'only a parent may send bus messages to this node')

@@ -1,5 +1,4 @@
 import { Uint8ArrayList } from 'uint8arraylist'
-import { concat } from 'uint8arrays/concat'
 import { DRAIN_TIMEOUT_MS } from './constants.ts'
 import { LinkClosedError } from './errors.ts'
 import type { Stream } from '@libp2p/interface'
@@ -12,7 +11,7 @@ function packFrames (frames: Array<Uint8Array | Uint8ArrayList>): Uint8Array | U
   const packed: Uint8Array[] = []
   let run: Uint8Array[] = []
   const endRun = (): void => {
-    if (run.length > 0) packed.push(run.length === 1 ? run[0] as Uint8Array : concat(run))
+    if (run.length > 0) packed.push(run.length === 1 ? run[0] as Uint8Array : Buffer.concat(run))
     run = []
   }
   for (const frame of frames) {
