@@ -4,7 +4,10 @@ import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { CLI, Homes, NodeProcess, runCli } from '../../support/node-process.ts'
 import { waitFor } from '../../support/wait.ts'
+import { fileURLToPath } from 'node:url'
 import pkg from '../../package.json' with { type: 'json' }
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
 const homes = new Homes()
 const nodes: NodeProcess[] = []
@@ -226,4 +229,36 @@ describe('mycroft-mesh start, running', () => {
 
     expect(await parent.stop()).toBe(0)
   })
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`\`npm start\` stops the node on ${signal} sent to npm, as a supervisor sends it, and frees its ports`, async () => {
+      const home = await homes.make('mm-cli-npm-')
+      const npm = spawn('npm', ['start', '--silent', '--', '--home', home, ...LOOPBACK, '--json-logs'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] })
+      let stderr = ''
+      npm.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+      let nodePid: number | undefined
+      try {
+        await waitFor(`the node under npm to answer status (stderr: ${stderr.slice(-300)})`, async () => {
+          const status = await runCli(['status', '--home', home, '--json'])
+          if (status.code === 0) nodePid = (JSON.parse(status.stdout) as { process: { pid: number } }).process.pid
+          return status.code === 0
+        }, { timeoutMs: 20_000 })
+        npm.kill(signal)
+        await waitFor('npm to exit', () => npm.exitCode !== null || npm.signalCode !== null, { timeoutMs: 10_000 })
+        await waitFor('the node to stop and let go of its home', async () => (await runCli(['status', '--home', home])).code === 3, { timeoutMs: 10_000 })
+        expect(stderr).toMatch(new RegExp(`${signal} received: shutting down`))
+      } finally {
+        npm.kill('SIGKILL')
+        // a node that outlived npm must not outlive the test
+        if (nodePid !== undefined) {
+          try {
+            process.kill(nodePid, 'SIGKILL')
+          } catch {
+            // gone already, as it should be
+          }
+        }
+      }
+    })
+  }
 })
+
