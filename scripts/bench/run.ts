@@ -5,6 +5,7 @@
 import { writeFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { benchAskOverhead } from './ask-overhead.ts'
+import { benchCliStatus } from './cli-status.ts'
 import { rawTcpRoundTrip, rawTcpThroughput, rawWsMessagesPerSecond } from './baselines.ts'
 import { benchHubCapacity } from './hub-capacity.ts'
 import { linkBusMessagesPerSecond, linkBytesPerSecond } from './link-throughput.ts'
@@ -14,8 +15,8 @@ import { describeMachine, round } from './stats.ts'
 const { values: flags } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' } } })
 const quick = flags.quick === true
 const size = quick
-  ? { rtt: 2_000, tcpBytes: 256 * 2 ** 20, wsMessages: 50_000, asks: 1_000, rounds: 3, busMessages: 20_000, children: 1_000, processes: 4, relinks: 3 }
-  : { rtt: 10_000, tcpBytes: 1024 * 2 ** 20, wsMessages: 200_000, asks: 2_000, rounds: 10, busMessages: 100_000, children: 3_000, processes: 6, relinks: 10 }
+  ? { rtt: 2_000, tcpBytes: 256 * 2 ** 20, wsMessages: 50_000, asks: 1_000, rounds: 3, busMessages: 20_000, children: 1_000, processes: 4, relinks: 3, cliRuns: 5 }
+  : { rtt: 10_000, tcpBytes: 1024 * 2 ** 20, wsMessages: 200_000, asks: 2_000, rounds: 10, busMessages: 100_000, children: 3_000, processes: 6, relinks: 10, cliRuns: 15 }
 
 const started = Date.now()
 const log = (line: string): void => { process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`) }
@@ -77,6 +78,10 @@ figures.hub_heap_mb = round(hub.hub_heap_mb, 1)
 log('re-link after the parent restarts')
 const relink = await benchRelink({ rounds: size.relinks, log })
 record({ key: 'relink_ms', figure: 're-link after a parent restart, p50', value: Math.round(relink.relink_ms_p50), unit: 'ms', baseline: `max ${Math.round(relink.relink_ms_max)} ms`, target: '≤ 5,000', met: relink.relink_ms_max <= 5_000 })
+
+log('the status command against a running node')
+const cli = await benchCliStatus(size.cliRuns)
+record({ key: 'status_command_ms', figure: '`status` against a running node, p50', value: Math.round(cli.status_ms_p50), unit: 'ms', baseline: `bare \`node -e ''\` ${Math.round(cli.bare_node_ms_p50)} ms`, target: '≤ 300', met: cli.status_ms_p50 <= 300 })
 
 const table = [
   ['figure', 'value', 'beside it', 'target'],

@@ -1,13 +1,10 @@
 import { Command, CommanderError, Option } from 'commander'
-import { ExitCode, UserError, createLogger, errorMessage, type Logger } from '../common/index.ts'
-import {
-  MeshNode, VERSION, defaultHomeDir, ensureHome, homePaths, loadConfig, loadOrCreateIdentity, queryControl,
-  type ConfigOverrides, type NodeStatus
-} from '../node/index.ts'
-import { resolve } from 'node:path'
-import { decodeInviteToken } from '../access/index.ts'
+import { ExitCode, UserError, VERSION, createLogger, errorMessage, type Logger } from '../common/index.ts'
+import { defaultHomeDir, ensureHome, homePaths, queryControl } from '../control/index.ts'
 import { formatStatus } from './format.ts'
 import { addManagementCommands } from './manage.ts'
+import type { NodeStatus } from '../node/index.ts'
+import type { StartFlags } from './start.ts'
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value]
 
@@ -20,75 +17,10 @@ function parseInteger (flag: string) {
 
 const homeOption = (): Option => new Option('--home <dir>', 'the node\'s home: identity, config, control socket (default: $MYCROFT_MESH_HOME or ~/.config/mycroft-mesh)')
 
-interface StartFlags {
-  home?: string
-  name?: string
-  listen?: string[]
-  parent?: string
-  bus?: string
-  muxer?: Array<'yamux' | 'mplex'>
-  heartbeatMs?: number
-  fallback?: boolean
-  fallbackPriority?: number
-  classicSignals?: boolean
-  safetyNetMs?: number
-  askTimeoutMs?: number
-  join?: string
-  houseKey?: string
-  open?: boolean
-  jsonLogs?: boolean
-  logLevel?: ConfigOverrides['logLevel']
-}
-
-async function start (flags: StartFlags): Promise<void> {
-  const paths = homePaths(flags.home ?? defaultHomeDir())
-  const join = flags.join === undefined ? undefined : decodeInviteToken(flags.join)
-  const config = await loadConfig(paths.config, {
-    // a joining node takes the name its parent gave it in the invite, unless told otherwise
-    name: flags.name ?? join?.name,
-    listen: flags.listen,
-    parent: flags.parent,
-    bus: flags.bus,
-    muxers: flags.muxer,
-    heartbeatMs: flags.heartbeatMs,
-    fallback: flags.fallback,
-    fallbackPriority: flags.fallbackPriority,
-    classicSignals: flags.classicSignals,
-    safetyNetMs: flags.safetyNetMs,
-    askTimeoutMs: flags.askTimeoutMs,
-    houseKey: flags.houseKey === undefined ? undefined : resolve(flags.houseKey),
-    open: flags.open,
-    logLevel: flags.logLevel
-  })
-  const log = createLogger({ level: config.logLevel, json: flags.jsonLogs })
-  process.on('unhandledRejection', err => { log.error({ err }, 'unhandled rejection (kept running)') })
-
-  let fatal: UserError | undefined
-  let requestStop: (why: string) => void = () => {}
-  const stopRequested = new Promise<string>(resolve => { requestStop = resolve })
-  const node = new MeshNode({ home: paths.dir, config, log, join, onFatal: err => { fatal ??= err; requestStop(err.message) } })
-  await node.start()
-
-  let stopping = false
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      log.warn(`second ${signal}: exiting without a clean shutdown`)
-      process.exit(ExitCode.failure)
-    }
-    requestStop(`${signal} received`)
-  }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
-  const why = await stopRequested
-  stopping = true
-  log.info(`${why}: shutting down`)
-  await node.stop().catch((err: unknown) => { log.error({ err }, 'shutdown failed') })
-  if (fatal !== undefined) throw fatal
-}
-
 async function printId (flags: { home?: string }): Promise<void> {
   const paths = homePaths(flags.home ?? defaultHomeDir())
   await ensureHome(paths)
+  const { loadOrCreateIdentity } = await import('../node/index.ts')
   const identity = await loadOrCreateIdentity(paths.identity)
   process.stdout.write(`${identity.peerId.toString()}\n`)
 }
@@ -128,7 +60,8 @@ export function buildProgram (): Command {
     .option('--open', 'lab mode: let any peer that knows the address link as a child, without an invite')
     .option('--json-logs', 'log one JSON object per line, for machines')
     .addOption(new Option('--log-level <level>', 'how much to log').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']))
-    .action(start)
+    // the node is loaded only to run it: every other command just talks to its control socket
+    .action(async (flags: StartFlags) => { await (await import('./start.ts')).start(flags) })
 
   addManagementCommands(program, homeOption)
 
@@ -147,7 +80,7 @@ export function buildProgram (): Command {
 }
 
 /** Runs the CLI and resolves with the process exit code. */
-export async function main (argv: string[], log: Logger = createLogger()): Promise<number> {
+export async function main (argv: string[], log?: Logger): Promise<number> {
   try {
     await buildProgram().parseAsync(argv)
     return ExitCode.ok
@@ -161,7 +94,8 @@ export async function main (argv: string[], log: Logger = createLogger()): Promi
       process.stderr.write(`mycroft-mesh: ${err.message}\n`)
       return err.exitCode
     }
-    log.error({ err }, `failed: ${errorMessage(err)}`)
+    const logger = log ?? await createLogger()
+    logger.error({ err }, `failed: ${errorMessage(err)}`)
     return ExitCode.failure
   }
 }

@@ -1,7 +1,6 @@
-import { generateKey } from '@libp2p/pnet'
 import { Option, type Command } from 'commander'
 import { ExitCode, UserError } from '../common/index.ts'
-import { defaultHomeDir, homePaths, queryControl } from '../node/index.ts'
+import { defaultHomeDir, homePaths, queryControl } from '../control/index.ts'
 import type { PeerListing } from '../node/index.ts'
 
 const DURATION_UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }
@@ -106,9 +105,11 @@ export function addManagementCommands (program: Command, homeOption: () => Optio
 
   program.command('house-key')
     .description('print a new house key; give every node of the house the same file with --house-key FILE')
-    .action(() => {
+    .action(async () => {
+      // loaded here: the other commands only talk to the control socket and should not pay for libp2p
+      const { generateKey } = await import('@libp2p/pnet')
       const key = new Uint8Array(95)
       generateKey(key)
-      process.stdout.write(new TextDecoder().decode(key))
+      process.stdout.write(`${new TextDecoder().decode(key)}\n`)
     })
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { applyPermission, encodeInviteToken, ipMatcher, ipOf, parseCidr, permissionNamed, RoleSchema, type AccessControl, type PeerRecord, type TrustStore } from '../access/index.ts'
 import { NodeNameSchema, type Link } from '../routing/index.ts'
-import { ControlRefusal, type ControlRoutes } from './control.ts'
+import { ControlRefusal, type ControlRoutes } from '../control/index.ts'
 import type { Connection } from '@libp2p/interface'
 
 /** What managing access needs of the running node. */

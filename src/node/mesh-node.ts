@@ -1,14 +1,12 @@
 import { identify, type Identify } from '@libp2p/identify'
 import { ping, type Ping } from '@libp2p/ping'
-import pkg from '../../package.json' with { type: 'json' }
 import { AccessControl, TrustStore, type InviteToken } from '../access/index.ts'
 import { createBusBridge, type BusBridge } from '../bus-bridge/index.ts'
-import type { Logger, UserError } from '../common/index.ts'
+import { VERSION, type Logger, type UserError } from '../common/index.ts'
+import { ensureHome, homePaths, startControlServer, type ControlRoutes, type HomePaths } from '../control/index.ts'
 import { FigureRegistry } from '../observe/index.ts'
 import { askFlow, busDelivery, link, type AskFlow, type BusDelivery, type Link } from '../routing/index.ts'
 import type { NodeConfig } from './config.ts'
-import { startControlServer, type ControlRoutes } from './control.ts'
-import { ensureHome, homePaths, type HomePaths } from './home.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { createMeshLibp2p } from './libp2p-stack.ts'
 import { managementRoutes } from './management.ts'
@@ -16,8 +14,6 @@ import { NO_PARENT, ParentLink } from './parent-link.ts'
 import { childStatus, processStatus, type NodeStatus } from './status.ts'
 import type { Libp2p } from 'libp2p'
 import type { Server } from 'node:http'
-
-export const VERSION: string = pkg.version
 
 export interface MeshNodeInit {
   home: string

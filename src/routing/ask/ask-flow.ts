@@ -1,6 +1,6 @@
-import { errorMessage, parseUntrusted, type Logger } from '../../common/index.ts'
+import { errorMessage, type Logger } from '../../common/index.ts'
 import { serviceCapabilities, serviceDependencies, type Startable } from '@libp2p/interface'
-import { DEFAULT_TTL, LinkClosedError, RemoteError, RequestTimeoutError, type Envelope, type Link, type LinkCapability, type LinkSession, type Need } from '../link/index.ts'
+import { DEFAULT_TTL, LinkClosedError, parseUntrusted, RemoteError, RequestTimeoutError, type Envelope, type Link, type LinkCapability, type LinkSession, type Need } from '../link/index.ts'
 import { ASK_CAPABILITY, ASK_DEADLINE_MS, AskKind, HOP_MARGIN_MS, LOCAL_ANSWER_SHARE, MAX_ASKS_IN_FLIGHT_PER_CHILD, ASK_COUNTERS } from './constants.ts'
 import { AnswerSchema, QuestionSchema, type Answer, type PeerRef, type Question } from './messages.ts'
 import type { AskFlow, AskFlowComponents, AskFlowInit } from './index.ts'

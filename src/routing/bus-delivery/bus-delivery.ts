@@ -1,9 +1,9 @@
-import { errorMessage, parseUntrusted, type Logger } from '../../common/index.ts'
+import { errorMessage, type Logger } from '../../common/index.ts'
 import { serviceCapabilities, serviceDependencies, type Startable } from '@libp2p/interface'
 import { BUS_CAPABILITY, BusKind, BUS_DELIVERY_COUNTERS } from './constants.ts'
 import { BusEnvelopeSchema, type MycroftMessage } from './messages.ts'
 import type { BusDelivery, BusDeliveryComponents, BusDeliveryInit, Recipient } from './index.ts'
-import type { Envelope, Link, LinkCapability, LinkSession, Need } from '../link/index.ts'
+import { parseUntrusted, type Envelope, type Link, type LinkCapability, type LinkSession, type Need } from '../link/index.ts'
 
 function typeOf (body: unknown): string {
   const type = (body as { message?: { type?: unknown } } | undefined)?.message?.type

@@ -1,4 +1,4 @@
-import { parseUntrusted } from '../../common/index.ts'
+import { parseUntrusted } from './untrusted.ts'
 import * as varint from 'uint8-varint'
 import { z } from 'zod'
 import { ENVELOPE_VERSION, MAX_TTL } from './constants.ts'

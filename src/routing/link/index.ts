@@ -14,6 +14,7 @@ export { LinkClosedError, LinkRefusedError, RemoteError, RequestTimeoutError } f
 export { decodeEnvelope, encodeFrame, FrameDecoder, FrameError, type Envelope } from './envelope.ts'
 export { LinkKind, NodeNameSchema, type Hello, type Welcome, type LinkErrorCode, type Verdict } from './messages.ts'
 export type { LinkSession, RequestOptions, SendOptions } from './link-session.ts'
+export { parseUntrusted } from './untrusted.ts'
 export type { GuardRequest, LinkCapability, LinkGuard, LinkRole, Need } from './capability.ts'
 
 /** The `link` section of status. */

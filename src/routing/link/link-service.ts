@@ -1,4 +1,5 @@
-import { parseUntrusted, type Logger } from '../../common/index.ts'
+import { parseUntrusted } from './untrusted.ts'
+import type { Logger } from '../../common/index.ts'
 import { serviceCapabilities } from '@libp2p/interface'
 import {
   HANDSHAKE_TIMEOUT_MS, HEARTBEAT_INTERVAL_MS, LINK_PROTOCOL, MAX_FRAME_BYTES,

@@ -1,4 +1,4 @@
-import { parseUntrusted } from '../../common/index.ts'
+import { parseUntrusted } from './untrusted.ts'
 import { randomUUID } from 'node:crypto'
 import { CLOSE_TIMEOUT_MS, DEFAULT_TTL, DRAIN_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './constants.ts'
 import { decodeEnvelope, encodeFrame, FrameDecoder, FrameError, type Envelope } from './envelope.ts'

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
-import { parseUntrusted } from '../../src/common/index.ts'
+import { parseUntrusted } from '../../src/routing/index.ts'
 
 describe('parseUntrusted', () => {
   it('reports a hostile value as invalid where zod itself throws (found by the fuzzer)', () => {
