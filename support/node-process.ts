@@ -40,6 +40,8 @@ export interface NodeProcessOptions {
   /** written to the home's config.json before the start, over the test defaults */
   config?: Partial<NodeConfig>
   extraArgs?: string[]
+  /** start as a user's plain `start --home DIR` would: only --home, --json-logs and extraArgs (name is then only a label) */
+  plain?: boolean
 }
 
 /** A real `mycroft-mesh start` process with JSON logs, on loopback. */
@@ -66,8 +68,10 @@ export class NodeProcess {
 
   async start (): Promise<this> {
     const { home, name, listen = '/ip4/127.0.0.1/tcp/0', parent, muxers = [], heartbeatMs = 500, bus = 'none', open = true, extraArgs = [] } = this.options
-    const args = [CLI, 'start', '--home', home, '--name', name, '--listen', listen, '--json-logs', '--heartbeat-ms', String(heartbeatMs), '--bus', bus]
-    if (open) args.push('--open')
+    const args = this.options.plain === true
+      ? [CLI, 'start', '--home', home, '--json-logs']
+      : [CLI, 'start', '--home', home, '--name', name, '--listen', listen, '--json-logs', '--heartbeat-ms', String(heartbeatMs), '--bus', bus]
+    if (open && this.options.plain !== true) args.push('--open')
     // every test peer connects from 127.0.0.1, so the per-address burst limit is a hub's, not a house's
     await mkdir(home, { recursive: true, mode: 0o700 })
     const configPath = join(home, 'config.json')

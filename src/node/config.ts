@@ -149,13 +149,16 @@ export async function loadConfig (path: string, flags: ConfigOverrides = {}): Pr
   return config
 }
 
-/** Records the parent in the home's config file (keeping every other field), so a plain `start` re-links. */
-export async function saveParent (path: string, parent: string): Promise<void> {
+/**
+ * Records what a joined node is in the home's config file — its parent, and the name, listen addresses and bus it
+ * joined with — keeping every other field, so that a plain `start` comes back as the same node and re-links.
+ */
+export async function saveJoined (path: string, joined: Pick<NodeConfig, 'parent' | 'name' | 'listen' | 'bus'>): Promise<void> {
   let current: Record<string, unknown> = {}
   try {
     current = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
   }
-  await writeFileAtomic(path, `${JSON.stringify({ ...current, parent }, null, 2)}\n`, 0o600)
+  await writeFileAtomic(path, `${JSON.stringify({ ...current, ...joined }, null, 2)}\n`, 0o600)
 }

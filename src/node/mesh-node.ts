@@ -138,6 +138,7 @@ export class MeshNode {
       log,
       store,
       configPath: this.paths.config,
+      self: { name: config.name, listen: config.listen, bus: config.bus },
       onFatal: this.init.onFatal
     })
     this.parentLink.start()

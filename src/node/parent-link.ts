@@ -1,7 +1,7 @@
 import { errorMessage, runReconnectLoop, UserError, type BackoffOptions, type Logger } from '../common/index.ts'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { LinkRefusedError, type Link, type ParentLinkSession } from '../routing/index.ts'
-import { saveParent } from './config.ts'
+import { saveJoined, type NodeConfig } from './config.ts'
 import type { InviteToken, TrustStore } from '../access/index.ts'
 
 /** One dial-and-hello attempt may take this long before it counts as failed. */
@@ -51,6 +51,8 @@ export interface ParentLinkInit {
   /** where the parent is remembered: by peer id in the trust store, and in the config once joined */
   store: Pick<TrustStore, 'remember'>
   configPath: string
+  /** what makes this node itself, saved beside the parent once it has joined */
+  self: Pick<NodeConfig, 'name' | 'listen' | 'bus'>
   /** the invite was refused: the node cannot go on */
   onFatal?: (err: UserError) => void
 }
@@ -166,8 +168,8 @@ export class ParentLink {
       await this.init.store.remember(session.peerId, session.welcome.name, 'parent')
       if (!joined) return
       const addr = session.remoteAddr.includes('/p2p/') ? session.remoteAddr : `${session.remoteAddr}/p2p/${session.peerId}`
-      await saveParent(this.init.configPath, addr)
-      this.log.info({ parent: addr, config: this.init.configPath }, `joined ${session.welcome.name}; saved it as this node's parent, so a plain start re-links`)
+      await saveJoined(this.init.configPath, { ...this.init.self, parent: addr })
+      this.log.info({ parent: addr, config: this.init.configPath }, `joined ${session.welcome.name}; saved it as this node's parent, with this node's name, listen addresses and bus, so a plain start comes back as the same node`)
     } catch (err) {
       this.log.error({ err: errorMessage(err) }, 'could not record the parent')
     }

@@ -1,4 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises'
+import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { BusProbe } from '../../support/bus-probe.ts'
@@ -36,6 +37,15 @@ async function peers (of: NodeProcess): Promise<PeerListing[]> {
   return JSON.parse(result.stdout) as PeerListing[]
 }
 
+/** A TCP port nothing listens on right now. */
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise(resolve => server.close(resolve))
+  return port
+}
+
 const linked = async (child: NodeProcess): Promise<boolean> => (await child.status()).parent.state === 'linked'
 const refusedWith = (pattern: RegExp) => async (child: NodeProcess): Promise<boolean> => pattern.test((await child.status()).parent.lastError ?? '')
 
@@ -65,6 +75,29 @@ describe('joining by invite', () => {
     nodes.push(again)
     await again.start()
     await waitFor('a plain start to re-link', async () => linked(again))
+  })
+
+  it('joining saves the name the invite gave, the listen address and the bus: a plain start comes back as the same node', async () => {
+    const parent = await node('brain')
+    const token = await invite(parent, 'pantry')
+    const childHome = await homes.make('mm-pantry-')
+    const listen = `/ip4/127.0.0.1/tcp/${await freePort()}`
+    const joined = new NodeProcess({ home: childHome, name: 'pantry', plain: true, extraArgs: ['--join', token, '--listen', listen, '--bus', 'none'] })
+    nodes.push(joined)
+    await joined.start()
+    await waitFor('the pantry to join', async () => linked(joined))
+    const before = await joined.status()
+    expect(before.name).toBe('pantry')
+    await joined.stop()
+
+    const plain = new NodeProcess({ home: childHome, name: 'pantry', plain: true })
+    nodes.push(plain)
+    await plain.start()
+    await waitFor('a plain start to re-link', async () => linked(plain))
+    const after = await plain.status()
+    expect(after).toMatchObject({ peerId: before.peerId, name: 'pantry', addrs: before.addrs, bus: { mode: 'none' } })
+    expect(after.addrs[0]).toContain(listen)
+    expect((await parent.status()).children.map(child => child.name)).toEqual(['pantry'])
   })
 
   it('an uninvited peer is refused and told how to get in; an invited one beside it is not', async () => {
