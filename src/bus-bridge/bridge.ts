@@ -3,7 +3,7 @@ import { errorMessage, UserError, type Logger } from '../common/index.ts'
 import { ChildAnswerer } from './answerer.ts'
 import { BusClient } from './bus-client.ts'
 import { EmbeddedBus } from './bus-server.ts'
-import { DEFAULT_BUS_PORT, DEFAULT_BUS_URL, MESH_CONTEXT_KEY, PROBE_TIMEOUT_MS } from './constants.ts'
+import { BRIDGE_ANSWER_WAIT_MS, BRIDGE_PING, BRIDGE_PONG, BUS_CONNECT_WAIT_MS, DEFAULT_BUS_PORT, DEFAULT_BUS_URL, MESH_CONTEXT_KEY, PROBE_TIMEOUT_MS } from './constants.ts'
 import { UnhandledDetector, type Unhandled } from './detector.ts'
 import { isRecord, type BusMessage } from './message.ts'
 import type { MessageBus } from './bus.ts'
@@ -57,6 +57,9 @@ export class BusBridgeService implements BusBridge {
     const connection = await connect(this.init.spec, this.log)
     this.connection = connection
     const { client } = connection
+    client.onMessage(message => { this.answerBridgePing(client, message) })
+    client.start()
+    if (connection.embedded === undefined) await this.refuseSharedBus(client)
     this.detector = new UnhandledDetector({
       bus: client,
       options: this.init.detector,
@@ -67,7 +70,6 @@ export class BusBridgeService implements BusBridge {
     this.answerer = new ChildAnswerer({ bus: client, log: this.log, catchAllFallbacks: this.init.catchAllFallbacks, deliveredTypes: this.init.deliveredTypes })
     this.detector.start()
     this.answerer.start(mesh.delivery)
-    client.start()
   }
 
   async stop (): Promise<void> {
@@ -96,6 +98,36 @@ export class BusBridgeService implements BusBridge {
         [MESH_CONTEXT_KEY]: { ...(isRecord(context[MESH_CONTEXT_KEY]) ? context[MESH_CONTEXT_KEY] : {}), answer: true, from_parent: parentName }
       }
     })
+  }
+
+  private answerBridgePing (client: MessageBus, message: BusMessage): void {
+    if (message.type !== BRIDGE_PING) return
+    client.emit({ type: BRIDGE_PONG, data: { peer_id: this.init.self.peerId, name: this.init.self.name }, context: {} })
+  }
+
+  /**
+   * Two mesh nodes on one bus would both register as its fallback skill under the same id and both answer for
+   * it: a node refuses to start on a bus another mesh node bridges already.
+   */
+  private async refuseSharedBus (client: MessageBus): Promise<void> {
+    if (!await connectedWithin(client, BUS_CONNECT_WAIT_MS)) {
+      this.log.warn({ url: client.url }, `the messagebus at ${client.url} did not answer within ${BUS_CONNECT_WAIT_MS / 1000} s; bridging it as soon as it does`)
+      return
+    }
+    const other = await new Promise<{ peer_id?: unknown, name?: unknown } | undefined>(resolve => {
+      const timer = setTimeout(() => { stopListening(); resolve(undefined) }, BRIDGE_ANSWER_WAIT_MS)
+      const stopListening = client.onMessage(message => {
+        if (message.type !== BRIDGE_PONG || message.data.peer_id === this.init.self.peerId) return
+        clearTimeout(timer)
+        stopListening()
+        resolve(message.data)
+      })
+      client.emit({ type: BRIDGE_PING, data: { peer_id: this.init.self.peerId }, context: {} })
+    })
+    if (other === undefined) return
+    await client.stop()
+    const who = `${typeof other.name === 'string' ? other.name : 'another node'} (${typeof other.peer_id === 'string' ? other.peer_id : '?'})`
+    throw new UserError(`another mesh node, ${who}, already bridges the messagebus at ${client.url}; give this node a bus of its own (--bus embedded:PORT, e.g. embedded:8182) or none (--bus none), or stop the other node`)
   }
 
   /** The local assistant could not answer: ask up the tree, then speak the answer or give the utterance back. */
@@ -137,4 +169,13 @@ async function connect (spec: string, log: Logger): Promise<Connection> {
 
 function attachTo (embedded: EmbeddedBus): Connection {
   return { client: embedded.attach(), embedded }
+}
+
+/** Resolves true once the bus is connected, false when `timeoutMs` passed first. */
+async function connectedWithin (client: MessageBus, timeoutMs: number): Promise<boolean> {
+  if (client.state === 'connected') return true
+  return new Promise(resolve => {
+    const timer = setTimeout(() => { stopListening(); resolve(false) }, timeoutMs)
+    const stopListening = client.onConnected(() => { clearTimeout(timer); stopListening(); resolve(true) })
+  })
 }

@@ -16,3 +16,10 @@ export const BUS_PATH = '/core'
 export const DEFAULT_BUS_URL = `ws://127.0.0.1:${DEFAULT_BUS_PORT}${BUS_PATH}`
 /** How long `auto` waits for a bus at the default address before hosting its own. */
 export const PROBE_TIMEOUT_MS = 1_000
+
+/** A bridge asks on the bus it joins whether another mesh node bridges it already; each bridge answers. */
+export const BRIDGE_PING = 'mesh.bridge.ping'
+export const BRIDGE_PONG = 'mesh.bridge.pong'
+/** How long a bridge waits for the bus to connect, then for another bridge to answer, before it goes on. */
+export const BUS_CONNECT_WAIT_MS = 2_000
+export const BRIDGE_ANSWER_WAIT_MS = 300

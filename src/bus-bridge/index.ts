@@ -27,6 +27,8 @@ export interface BusBridgeFigures {
 export interface BusBridgeInit {
   /** `auto`, `embedded`, `embedded:PORT`, a ws:// URL, or `none` (no bus: the bridge does nothing) */
   spec: string
+  /** this node, as another bridge on the same bus is told */
+  self: { peerId: string, name: string }
   log: Logger
   figures: FigureRegistry
   detector: DetectorOptions

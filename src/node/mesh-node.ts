@@ -75,6 +75,7 @@ export class MeshNode {
       const access = new AccessControl({ store, log, figures: this.figures, open: config.open, ipAllow: config.ipAllow, ipDeny: config.ipDeny, houseKey: config.houseKey !== null })
       const bridge = createBusBridge({
         spec: config.bus,
+        self: { peerId: identity.peerId.toString(), name: config.name },
         log,
         figures: this.figures,
         detector: { skillId: config.skillId, fallback: config.fallback, fallbackPriority: config.fallbackPriority, classic: config.classicSignals, safetyNetMs: config.safetyNetMs },

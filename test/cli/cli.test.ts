@@ -230,6 +230,20 @@ describe('mycroft-mesh start, running', () => {
     expect(await parent.stop()).toBe(0)
   })
 
+  it('refuses to start on a messagebus another mesh node bridges, saying who and how to fix it; exits 1', async () => {
+    const brain = new NodeProcess({ home: await homes.make('mm-cli-brain-'), name: 'brain', bus: 'embedded:0' })
+    nodes.push(brain)
+    await brain.start()
+    const url = (await brain.status()).bus.url ?? ''
+    const kitchen = await runStart(['--home', await homes.make('mm-cli-kitchen-'), '--listen', '/ip4/127.0.0.1/tcp/0', '--bus', url])
+    expect(kitchen.timedOut).toBe(false)
+    expect(kitchen.code).toBe(1)
+    expect(kitchen.stderr).toContain(`another mesh node, brain (${(await brain.status()).peerId}), already bridges the messagebus at ${url}`)
+    expect(kitchen.stderr).toContain('--bus embedded:PORT')
+    // the brain's own bus is untouched: still one client, the brain itself
+    expect((await brain.status()).bus).toMatchObject({ state: 'connected', clients: 1 })
+  })
+
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`\`npm start\` stops the node on ${signal} sent to npm, as a supervisor sends it, and frees its ports`, async () => {
       const home = await homes.make('mm-cli-npm-')

@@ -93,7 +93,7 @@ describe('joining by invite', () => {
     const plain = new NodeProcess({ home: childHome, name: 'pantry', plain: true })
     nodes.push(plain)
     await plain.start()
-    await waitFor('a plain start to re-link', async () => linked(plain))
+    await waitFor(`a plain start to re-link (its log: ${plain.stderr.slice(-800)})`, async () => linked(plain), { timeoutMs: 20_000 })
     const after = await plain.status()
     expect(after).toMatchObject({ peerId: before.peerId, name: 'pantry', addrs: before.addrs, bus: { mode: 'none' } })
     expect(after.addrs[0]).toContain(listen)
