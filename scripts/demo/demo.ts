@@ -114,7 +114,8 @@ async function main (): Promise<void> {
     await kitchen.probe.waitFor('the kitchen to speak', message => message.type === 'speak', 10_000, { since })
 
     const status = await kitchen.node.status()
-    say('demo', `kitchen counters: ${JSON.stringify(status.asks)}`)
+    const { asks } = status
+    say('demo', `the kitchen asked the mesh ${asks.asksSent} time(s): ${asks.answered} answered by the mesh, ${asks.unanswered} nobody knew (its own assistant answered), ${asks.timedOut} timed out`)
   } finally {
     await Promise.all(probes.map(async probe => probe.close()))
     await Promise.all(nodes.map(async node => node.stop()))

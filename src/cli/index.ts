@@ -1,4 +1,4 @@
-import { Command, CommanderError, Option } from 'commander'
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { ExitCode, UserError, VERSION, createLogger, errorMessage, type Logger } from '../common/index.ts'
 import { defaultHomeDir, ensureHome, homePaths, queryControl } from '../control/index.ts'
 import { formatStatus } from './format.ts'
@@ -8,6 +8,12 @@ import type { StartFlags } from './start.ts'
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value]
 
+/** A repeatable flag with fixed choices, refused as commander refuses any other flag's bad choice. */
+const collectChoice = (choices: string[]) => (value: string, previous: string[] | undefined): string[] => {
+  if (!choices.includes(value)) throw new InvalidArgumentError(`Allowed choices are ${choices.join(', ')}.`)
+  return collect(value, previous)
+}
+
 function parseInteger (flag: string) {
   return (value: string): number => {
     if (!/^\d+$/.test(value)) throw new UserError(`${flag}: expected a whole number, got '${value}'`, ExitCode.usage)
@@ -15,7 +21,7 @@ function parseInteger (flag: string) {
   }
 }
 
-const homeOption = (): Option => new Option('--home <dir>', 'the node\'s home: identity, config, control socket (default: $MYCROFT_MESH_HOME or ~/.config/mycroft-mesh)')
+const homeOption = (): Option => new Option('--home <dir>', 'the node\'s home: identity, config, control socket (default: $MYCROFT_MESH_HOME, else $XDG_CONFIG_HOME/mycroft-mesh, else ~/.config/mycroft-mesh)')
 
 async function printId (flags: { home?: string }): Promise<void> {
   const paths = homePaths(flags.home ?? defaultHomeDir())
@@ -46,7 +52,7 @@ export function buildProgram (): Command {
     .option('--parent <multiaddr>', 'the parent to link to, e.g. /ip4/192.168.1.20/tcp/4773/p2p/12D3Koo…')
     .option('--bus <spec>', 'the local messagebus: a ws:// URL, embedded[:PORT], auto or none (default: auto)')
     .addOption(new Option('--muxer <name>', 'a stream muxer to offer, in order of preference; repeat for more (default: yamux then mplex)')
-      .choices(['yamux', 'mplex']).argParser(collect))
+      .choices(['yamux', 'mplex']).argParser(collectChoice(['yamux', 'mplex'])))
     .option('--heartbeat-ms <ms>', 'interval between link heartbeats (default: 5000)', parseInteger('--heartbeat-ms'))
     .option('--fallback', 'register as an OVOS fallback skill to notice unanswered utterances (the default)')
     .option('--no-fallback', 'do not register as an OVOS fallback skill')

@@ -106,6 +106,7 @@ function describeIssue (source: string, error: z.ZodError, nameOf: (path: Proper
   if (issue.code === 'unrecognized_keys') {
     return new ConfigError(`${source}: unknown ${issue.keys.map(key => nameOf([...issue.path, key])).join(', ')}; remove it or check its spelling`)
   }
+  if (issue.path.length === 0) return new ConfigError(`${source}: must be one JSON object of fields, such as { "name": "kitchen" }; ${issue.message.replace(/^Invalid input: /, '')}`)
   return new ConfigError(`${source}: ${nameOf(issue.path)}: ${issue.message}`)
 }
 

@@ -1,7 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import { StandInAssistant } from '../../support/stand-in-assistant.ts'
 import { MAX_FRAME_BYTES } from '../../src/routing/index.ts'
 import { BusProbe } from '../../support/bus-probe.ts'
@@ -819,7 +819,8 @@ describe(`fuzzing a node's link and bus (seed ${SEED}; replay with FUZZ_SEED=${S
         parent: { state: kitchenStatus.parent.state, attempts: kitchenStatus.parent.attempts, lastError: kitchenStatus.parent.lastError }
       }
     }
-    process.stderr.write(`link fuzz report: ${JSON.stringify(report, null, 2)}\n`)
+    // the whole report only when something failed: it is long, and a passing run needs none of it
+    onTestFailed(() => { process.stderr.write(`link fuzz report: ${JSON.stringify(report, null, 2)}\n`) })
 
     // every property is checked, so that one failure does not hide the others
     // the node never went down, and said nothing it should not have

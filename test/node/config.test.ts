@@ -121,7 +121,7 @@ describe('loadConfig', () => {
 
   it('says when the file is JSON but not an object', async () => {
     const err = await configError(await configFile('["name", "hub"]'))
-    expect(err.message).toMatch(/^config file .*: .*expected object, received array/)
+    expect(err.message).toMatch(/^config file .*: must be one JSON object of fields, such as \{ "name": "kitchen" \}; expected object, received array$/)
   })
 
   it('refuses a reconnect cap below the initial delay, naming both fields', async () => {

@@ -174,8 +174,8 @@ export class LinkService implements Link, Startable {
     // the peer may have gone while its admission was being decided
     if (!session.isOpen) return
     if (!admission.ok) {
+      // the admission said why, in its own log line
       this.counters.refusedChildren++
-      this.log.warn({ peer: session.remotePeer, peerName: hello.data.name, code: admission.code, reason: admission.message }, 'refused a child')
       await session.sendError(admission.code, admission.message, envelope.id)
       await session.close(admission.message, { bye: false })
       return
