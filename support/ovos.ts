@@ -4,11 +4,11 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { BusProbe } from './bus-probe.ts'
+import { freePort } from './ports.ts'
 
 const SETUP_SCRIPT = fileURLToPath(new URL('../scripts/ovos/setup-venv.sh', import.meta.url))
 
@@ -60,6 +60,11 @@ export interface OvosStartOptions {
   skills: string[]
   /** Messagebus port on 127.0.0.1; a free one when left out. */
   port?: number
+  /**
+   * Run core alone on a bus that already listens at `port` (a mycroft-mesh node's embedded bus), as a house whose
+   * node is its messagebus does; by default the instance starts its own `ovos-messagebus`.
+   */
+  onExistingBus?: boolean
   logLevel?: 'DEBUG' | 'INFO' | 'WARNING'
   readyTimeoutMs?: number
 }
@@ -146,14 +151,6 @@ async function installedSkills (venv: string, env: NodeJS.ProcessEnv): Promise<s
   return found
 }
 
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  await new Promise(resolve => server.close(resolve))
-  if (address === null || typeof address === 'string') throw new Error('no port from the OS')
-  return address.port
-}
 
 const liveGroups = new Set<number>()
 process.once('exit', () => {
@@ -212,8 +209,8 @@ export class OvosInstance {
 
     const started = Date.now()
     const deadline = started + readyTimeoutMs
-    const bus = this.spawn('bus', join(venv, 'bin', 'ovos-messagebus'), [], env)
-    const services = await untilExit([bus], BusProbe.connect(this.busUrl, { timeoutMs: 20_000 }))
+    const bus = this.options.onExistingBus === true ? [] : [this.spawn('bus', join(venv, 'bin', 'ovos-messagebus'), [], env)]
+    const services = await untilExit(bus, BusProbe.connect(this.busUrl, { timeoutMs: 20_000 }))
     this.services = services
     standInForAbsentServices(services)
 
@@ -221,7 +218,7 @@ export class OvosInstance {
     // The settings file watcher announces each skill's first settings.json (ovos.skills.settings_changed) late, at
     // random points of the first utterances.
     const core = this.spawn('core', join(venv, 'bin', 'python'), ['-m', 'ovos_core', '--disable-installer', '--disable-file-watcher'], env)
-    await untilExit([bus, core], services.waitFor('mycroft.skills.initialized (core ready)', message => message.type === 'mycroft.skills.initialized',
+    await untilExit([...bus, core], services.waitFor('mycroft.skills.initialized (core ready)', message => message.type === 'mycroft.skills.initialized',
       Math.max(deadline - Date.now(), 0)))
     this.startupMs = Date.now() - started
 

@@ -1,9 +1,9 @@
 import { readFile, writeFile } from 'node:fs/promises'
-import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { BusProbe } from '../../support/bus-probe.ts'
 import { Homes, NodeProcess, runCli } from '../../support/node-process.ts'
+import { freePort } from '../../support/ports.ts'
 import { waitFor } from '../../support/wait.ts'
 import type { PeerListing } from '../../src/node/index.ts'
 
@@ -35,15 +35,6 @@ async function peers (of: NodeProcess): Promise<PeerListing[]> {
   const result = await runCli(['peers', '--home', of.home, '--json'])
   expect(result.code, result.stderr).toBe(0)
   return JSON.parse(result.stdout) as PeerListing[]
-}
-
-/** A TCP port nothing listens on right now. */
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise(resolve => server.close(resolve))
-  return port
 }
 
 const linked = async (child: NodeProcess): Promise<boolean> => (await child.status()).parent.state === 'linked'
