@@ -40,6 +40,8 @@ export interface NodeProcessOptions {
   /** written to the home's config.json before the start, over the test defaults */
   config?: Partial<NodeConfig>
   extraArgs?: string[]
+  /** run inside this network namespace (`ip netns exec`); the control socket is a file, reached from anywhere */
+  netns?: string
   /** start as a user's plain `start --home DIR` would: only --home, --json-logs and extraArgs (name is then only a label) */
   plain?: boolean
 }
@@ -80,7 +82,10 @@ export class NodeProcess {
     if (parent !== undefined) args.push('--parent', parent)
     for (const muxer of muxers) args.push('--muxer', muxer)
     args.push(...extraArgs)
-    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    const { netns } = this.options
+    const proc = netns === undefined
+      ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('ip', ['netns', 'exec', netns, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
     this.proc = proc
     this.exited = new Promise(resolve => proc.once('exit', code => { resolve(code) }))
     let pending = ''

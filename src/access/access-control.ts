@@ -22,6 +22,8 @@ export interface AccessInit {
   ipDeny?: string[]
   /** only nodes holding the house key finish a handshake (shown in status) */
   houseKey?: boolean
+  /** this node is its house's hub: a peer that finished the handshake holds the house key, and is admitted as a room */
+  hub?: boolean
   figures: FigureRegistry
 }
 
@@ -137,6 +139,15 @@ export class AccessControl {
     }
     if (known !== undefined) {
       return { ok: false, code: 'revoked', message: `this node revoked you on ${known.revokedAt ?? '?'}; you need a new invite (\`mycroft-mesh invite\` on this node, then start with --join TOKEN)` }
+    }
+    if (this.init.hub === true && this.init.houseKey === true) {
+      const holder = this.init.store.find(hello.name)
+      if (holder !== undefined && holder.peerId !== peerId) {
+        return { ok: false, code: 'name-taken', message: `the house already has a room named '${hello.name}' (${holder.peerId}); start this one with another --name` }
+      }
+      await this.init.store.remember(peerId, hello.name, 'room')
+      this.log.info({ peer: peerId }, `${hello.name} joined the house`)
+      return { ok: true }
     }
     if (this.init.open === true) {
       const holder = this.init.store.find(hello.name)

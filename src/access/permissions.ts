@@ -1,6 +1,7 @@
 import { z } from 'zod'
 
-export const RoleSchema = z.enum(['parent', 'child', 'friend'])
+/** A room is a child that joined the house's hub by holding the house key, with no invite. */
+export const RoleSchema = z.enum(['parent', 'child', 'friend', 'room'])
 export type Role = z.infer<typeof RoleSchema>
 
 /** What one peer may do on this node. */
@@ -24,6 +25,7 @@ export type Permissions = z.infer<typeof PermissionsSchema>
 export function defaultPermissions (role: Role): Permissions {
   switch (role) {
     case 'child':
+    case 'room':
       return { ask: true, relay: true, broadcast: false, pushSkills: false, busTypes: [], framesPerSecond: 50 }
     case 'parent':
       // a node chose its parent: the rate limit only stops a runaway, not a busy hub

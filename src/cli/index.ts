@@ -63,6 +63,7 @@ export function buildProgram (): Command {
     .option('--ask-timeout-ms <ms>', 'how long to wait for the mesh to answer (default: 15000)', parseInteger('--ask-timeout-ms'))
     .option('--join <token>', 'join a parent with an invite token from `mycroft-mesh invite`; once welcomed, the parent is saved in the config')
     .option('--house-key <file>', 'a house key from `mycroft-mesh house-key`: only nodes with the same key can connect')
+    .option('--hub', 'with --house-key: be the house\'s hub, found by every room on the LAN (mDNS); each holder of the key links as a room, no invite needed')
     .option('--open', 'lab mode: let any peer that knows the address link as a child, without an invite')
     .option('--json-logs', 'log one JSON object per line, for machines')
     .addOption(new Option('--log-level <level>', 'how much to log').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']))

@@ -19,6 +19,7 @@ export interface StartFlags {
   askTimeoutMs?: number
   join?: string
   houseKey?: string
+  hub?: boolean
   open?: boolean
   jsonLogs?: boolean
   logLevel?: ConfigOverrides['logLevel']
@@ -41,6 +42,7 @@ export async function start (flags: StartFlags): Promise<void> {
     safetyNetMs: flags.safetyNetMs,
     askTimeoutMs: flags.askTimeoutMs,
     houseKey: flags.houseKey === undefined ? undefined : resolve(flags.houseKey),
+    hub: flags.hub,
     open: flags.open,
     logLevel: flags.logLevel
   })

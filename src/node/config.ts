@@ -63,6 +63,8 @@ export const ConfigSchema = z.object({
   ipDeny: z.array(cidrText).max(1_024),
   /** a house key file (`mycroft-mesh house-key`): only nodes holding the same key can connect */
   houseKey: z.string().min(1).nullable(),
+  /** with a house key: this node is the house's hub, announced on the LAN, and admits every holder of the key as a room */
+  hub: z.boolean(),
   maxConnections: z.number().int().min(1).max(100_000),
   /** new inbound connections per second from one address before more are refused */
   maxInboundPerIpPerSecond: z.number().int().min(1).max(100_000)
@@ -95,6 +97,7 @@ export function defaultConfig (): NodeConfig {
     ipAllow: [],
     ipDeny: [],
     houseKey: null,
+    hub: false,
     maxConnections: 4_096,
     maxInboundPerIpPerSecond: 20
   }

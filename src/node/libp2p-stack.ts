@@ -17,8 +17,8 @@ export interface StackInit<S extends ServiceMap> {
   listen?: string[]
   /** in order of preference; yamux first, mplex for old peers */
   muxers?: MuxerName[]
-  /** a house key file: only nodes holding the same key finish a handshake */
-  houseKeyFile?: string
+  /** a house key (`readHouseKey`): only nodes holding the same key finish a handshake */
+  houseKey?: Uint8Array
   connectionGater?: ConnectionGater
   maxConnections?: number
   /** new inbound connections per second from one address before more are refused */
@@ -39,7 +39,7 @@ export async function createMeshLibp2p<S extends ServiceMap> (init: StackInit<S>
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: (init.muxers ?? ['yamux', 'mplex']).map(name => muxers[name]()),
-    connectionProtector: init.houseKeyFile === undefined ? undefined : preSharedKey({ psk: await readHouseKey(init.houseKeyFile) }),
+    connectionProtector: init.houseKey === undefined ? undefined : preSharedKey({ psk: init.houseKey }),
     connectionGater: init.connectionGater,
     // the link's own heartbeat finds dead links; libp2p's monitor would also open a stream on every connection
     // every 10 s and abort any whose ping waits over 5 s, which is every child of a hub under load
@@ -56,7 +56,8 @@ export async function createMeshLibp2p<S extends ServiceMap> (init: StackInit<S>
   return node
 }
 
-async function readHouseKey (path: string): Promise<Uint8Array> {
+/** The house key file's bytes, or an error that says how to make one. */
+export async function readHouseKey (path: string): Promise<Uint8Array> {
   try {
     return await readFile(path)
   } catch (err) {

@@ -4,11 +4,12 @@ import { AccessControl, TrustStore, type InviteToken } from '../access/index.ts'
 import { createBusBridge, type BusBridge } from '../bus-bridge/index.ts'
 import { VERSION, type Logger, type UserError } from '../common/index.ts'
 import { ensureHome, homePaths, startControlServer, type ControlRoutes, type HomePaths } from '../control/index.ts'
+import { houseDiscovery, type HouseDiscovery } from '../house/index.ts'
 import { FigureRegistry } from '../observe/index.ts'
 import { askFlow, busDelivery, link, type AskFlow, type BusDelivery, type Link } from '../routing/index.ts'
 import type { NodeConfig } from './config.ts'
 import { loadOrCreateIdentity } from './identity.ts'
-import { createMeshLibp2p } from './libp2p-stack.ts'
+import { createMeshLibp2p, readHouseKey } from './libp2p-stack.ts'
 import { managementRoutes } from './management.ts'
 import { NO_PARENT, ParentLink } from './parent-link.ts'
 import { childStatus, processStatus, type NodeStatus } from './status.ts'
@@ -25,7 +26,7 @@ export interface MeshNodeInit {
   onFatal?: (err: UserError) => void
 }
 
-type Services = { identify: Identify, ping: Ping, link: Link, ask: AskFlow, bus: BusDelivery }
+type Services = { identify: Identify, ping: Ping, link: Link, ask: AskFlow, bus: BusDelivery, house?: HouseDiscovery }
 
 /**
  * One peer of the mesh. It only wires: the libp2p node with its capabilities as services, the bus bridge,
@@ -72,7 +73,8 @@ export class MeshNode {
     let store: TrustStore
     try {
       store = await TrustStore.open(this.paths.trust)
-      const access = new AccessControl({ store, log, figures: this.figures, open: config.open, ipAllow: config.ipAllow, ipDeny: config.ipDeny, houseKey: config.houseKey !== null })
+      const houseKey = config.houseKey === null ? undefined : await readHouseKey(config.houseKey)
+      const access = new AccessControl({ store, log, figures: this.figures, open: config.open, ipAllow: config.ipAllow, ipDeny: config.ipDeny, houseKey: houseKey !== undefined, hub: config.hub })
       const bridge = createBusBridge({
         spec: config.bus,
         self: { peerId: identity.peerId.toString(), name: config.name },
@@ -89,7 +91,7 @@ export class MeshNode {
         privateKey: identity.privateKey,
         listen: config.listen,
         muxers: config.muxers,
-        houseKeyFile: config.houseKey ?? undefined,
+        houseKey,
         connectionGater: { denyInboundConnection: maConn => access.denyInboundConnection(maConn) },
         maxConnections: config.maxConnections,
         maxInboundPerIpPerSecond: config.maxInboundPerIpPerSecond,
@@ -107,7 +109,8 @@ export class MeshNode {
             guard: request => access.guard(request)
           }),
           ask: askFlow({ name: config.name, log, figures: this.figures, assistant: bridge, maxInFlightPerChild: config.maxAsksInFlightPerChild }),
-          bus: busDelivery({ log, figures: this.figures, bus: bridge })
+          bus: busDelivery({ log, figures: this.figures, bus: bridge }),
+          ...(houseKey === undefined ? {} : { house: houseDiscovery({ houseKey, hub: config.hub, log, figures: this.figures }) })
         }
       })
       this.libp2p = node
@@ -143,6 +146,8 @@ export class MeshNode {
       onFatal: this.init.onFatal
     })
     this.parentLink.start()
+    const parentLink = this.parentLink
+    node.services.house?.onHub(hub => { parentLink.offer(hub) })
   }
 
   /** Says goodbye to parent and children, then stops. */

@@ -3,6 +3,7 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { LinkRefusedError, type Link, type ParentLinkSession } from '../routing/index.ts'
 import { saveJoined, type NodeConfig } from './config.ts'
 import type { InviteToken, TrustStore } from '../access/index.ts'
+import type { HubSighting } from '../house/index.ts'
 
 /** One dial-and-hello attempt may take this long before it counts as failed. */
 const ATTEMPT_TIMEOUT_MS = 5_000
@@ -71,15 +72,20 @@ export class ParentLink {
   private lastError: string | null = null
   private current?: ParentLinkSession
   private lastPeer?: { peerId: string, name: string }
-  private readonly addrs: Multiaddr[]
+  private addrs: Multiaddr[]
   private running?: Promise<void>
   private invite?: string
+  /** the parent's peer id, when the config or the invite pins it or it was found: only that node is the parent */
+  private pinned?: string
+  /** the parent was found, not given: it is saved as this node's parent once it has welcomed us */
+  private found = false
 
   constructor (init: ParentLinkInit) {
     this.init = init
     this.log = init.log
     this.addrs = parentAddrs(init.join, init.parent, init.log)
     this.invite = init.join?.secret
+    this.pinned = this.addrs.map(addr => addr.getComponents().find(component => component.name === 'p2p')?.value).find(peerId => peerId !== undefined)
   }
 
   get session (): ParentLinkSession | undefined {
@@ -89,6 +95,25 @@ export class ParentLink {
   /** Starts linking, unless this node has no parent to link to. */
   start (): void {
     if (this.addrs.length > 0) this.running ??= this.run()
+  }
+
+  /**
+   * A hub of the house was seen on the LAN. A node with no parent of its own takes it as its parent; a node whose
+   * pinned parent it is learns where it is now (its saved address may have gone stale). Any other hub is not ours.
+   */
+  offer (hub: HubSighting): void {
+    if (this.pinned !== undefined ? hub.peerId !== this.pinned : this.addrs.length > 0) return
+    const addrs = hub.addrs.map(addr => multiaddr(`${addr.toString().replace(/\/p2p\/.*$/, '')}/p2p/${hub.peerId}`))
+    if (addrs.map(String).join() === this.addrs.map(String).join()) return
+    if (this.pinned === undefined) {
+      this.found = true
+      this.pinned = hub.peerId
+      this.log.info({ hub: hub.peerId, addrs: addrs.map(String) }, 'found the house\'s hub on the LAN; linking to it')
+    } else if (this.current === undefined) {
+      this.log.info({ parent: hub.peerId, addrs: addrs.map(String) }, 'found this node\'s parent on the LAN at a new address')
+    }
+    this.addrs = addrs
+    this.running ??= this.run()
   }
 
   async stop (reason = 'the child is shutting down'): Promise<void> {
@@ -139,8 +164,9 @@ export class ParentLink {
         this.lastError = null
         this.enter('linked')
         this.log.info({ parent: session.peerId, addr: session.remoteAddr }, `linked to parent ${session.welcome.name}`)
-        void this.remember(session, this.invite !== undefined)
+        void this.remember(session, this.invite !== undefined || this.found)
         this.invite = undefined
+        this.found = false
       },
       onDown: reason => {
         this.current = undefined
