@@ -78,7 +78,8 @@ export class NodeProcess {
     await mkdir(home, { recursive: true, mode: 0o700 })
     const configPath = join(home, 'config.json')
     const existing = await readFile(configPath, 'utf8').then(text => JSON.parse(text) as object, () => ({}))
-    await writeFile(configPath, JSON.stringify({ maxInboundPerIpPerSecond: 1_000, ...existing, ...this.options.config }))
+    // and no node of a test sends mDNS on this machine's own network unless the test made that network
+    await writeFile(configPath, JSON.stringify({ maxInboundPerIpPerSecond: 1_000, mdns: false, ...existing, ...this.options.config }))
     if (parent !== undefined) args.push('--parent', parent)
     for (const muxer of muxers) args.push('--muxer', muxer)
     args.push(...extraArgs)

@@ -25,8 +25,10 @@ export type Permissions = z.infer<typeof PermissionsSchema>
 export function defaultPermissions (role: Role): Permissions {
   switch (role) {
     case 'child':
-    case 'room':
       return { ask: true, relay: true, broadcast: false, pushSkills: false, busTypes: [], framesPerSecond: 50 }
+    case 'room':
+      // housemates: a room may tell the hub something, and announce to the whole house
+      return { ask: true, relay: true, broadcast: true, pushSkills: false, busTypes: ['speak'], framesPerSecond: 50 }
     case 'parent':
       // a node chose its parent: the rate limit only stops a runaway, not a busy hub
       return { ask: false, relay: true, broadcast: true, pushSkills: true, busTypes: ['speak'], framesPerSecond: 100_000 }

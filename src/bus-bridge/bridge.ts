@@ -84,8 +84,8 @@ export class BusBridgeService implements BusBridge {
     return this.answerer?.answer(question.utterances, question.lang, asker, signal)
   }
 
-  /** A message the parent's skill addressed to this node: put it on the local bus so the local audio speaks it. */
-  emitFromParent (message: BusMessage, parentName: string): void {
+  /** A message another node sent this one: put it on the local bus so the local audio speaks it. */
+  emitFromMesh (message: BusMessage, from: string): void {
     const context = Object.fromEntries(Object.entries(message.context).filter(([key]) => !['session', 'destination', 'source'].includes(key)))
     this.connection?.client.emit({
       type: message.type,
@@ -95,7 +95,9 @@ export class BusBridgeService implements BusBridge {
         source: 'mycroft-mesh',
         destination: ['audio'],
         session: { session_id: 'default' },
-        [MESH_CONTEXT_KEY]: { ...(isRecord(context[MESH_CONTEXT_KEY]) ? context[MESH_CONTEXT_KEY] : {}), answer: true, from_parent: parentName }
+        // for the skills that answer: who sent it
+        mesh: { from },
+        [MESH_CONTEXT_KEY]: { ...(isRecord(context[MESH_CONTEXT_KEY]) ? context[MESH_CONTEXT_KEY] : {}), answer: true, from }
       }
     })
   }

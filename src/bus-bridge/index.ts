@@ -63,8 +63,8 @@ export interface BusBridge {
   stop: () => Promise<void>
   /** The local assistant answering a child's question (undefined: it does not know, or there is no bus). */
   answer: (question: Question, asker: PeerRef, signal: AbortSignal) => Promise<Speak[] | undefined>
-  /** Puts a message the parent sent on the local bus, for the local audio. */
-  emitFromParent: (message: BusMessage, parentName: string) => void
+  /** Puts a message another node sent on the local bus, for the local audio; `from` names the sender. */
+  emitFromMesh: (message: BusMessage, from: string) => void
 }
 
 export function createBusBridge (init: BusBridgeInit): BusBridge {

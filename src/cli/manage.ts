@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander'
 import { ExitCode, UserError } from '../common/index.ts'
-import { defaultHomeDir, homePaths, queryControl } from '../control/index.ts'
+import { ask, print } from './node-client.ts'
 import type { PeerListing } from '../node/index.ts'
 
 const DURATION_UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }
@@ -17,12 +17,6 @@ function parseRate (text: string): number {
   return Number(text)
 }
 
-async function ask (home: string | undefined, route: string, body?: unknown): Promise<unknown> {
-  const paths = homePaths(home ?? defaultHomeDir())
-  return queryControl(paths.controlSocket, paths.dir, route, body)
-}
-
-const print = (text: string): void => { process.stdout.write(`${text}\n`) }
 
 function formatPeers (peers: PeerListing[]): string {
   if (peers.length === 0) return 'no peers known yet; invite one with `mycroft-mesh invite --name NAME`'

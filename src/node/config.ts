@@ -65,6 +65,8 @@ export const ConfigSchema = z.object({
   houseKey: z.string().min(1).nullable(),
   /** with a house key: this node is the house's hub, announced on the LAN, and admits every holder of the key as a room */
   hub: z.boolean(),
+  /** with a house key: find the house's hub on the LAN by mDNS (and, on the hub, be found) */
+  mdns: z.boolean(),
   maxConnections: z.number().int().min(1).max(100_000),
   /** new inbound connections per second from one address before more are refused */
   maxInboundPerIpPerSecond: z.number().int().min(1).max(100_000)
@@ -98,6 +100,7 @@ export function defaultConfig (): NodeConfig {
     ipDeny: [],
     houseKey: null,
     hub: false,
+    mdns: true,
     maxConnections: 4_096,
     maxInboundPerIpPerSecond: 20
   }

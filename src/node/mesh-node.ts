@@ -6,10 +6,11 @@ import { VERSION, type Logger, type UserError } from '../common/index.ts'
 import { ensureHome, homePaths, startControlServer, type ControlRoutes, type HomePaths } from '../control/index.ts'
 import { houseDiscovery, type HouseDiscovery } from '../house/index.ts'
 import { FigureRegistry } from '../observe/index.ts'
-import { askFlow, busDelivery, link, type AskFlow, type BusDelivery, type Link } from '../routing/index.ts'
+import { askFlow, broadcast, busDelivery, directory, link, relay, type AskFlow, type Broadcast, type BusDelivery, type Directory, type Link, type RoomRelay } from '../routing/index.ts'
 import type { NodeConfig } from './config.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { createMeshLibp2p, readHouseKey } from './libp2p-stack.ts'
+import { houseRoutes } from './house-routes.ts'
 import { managementRoutes } from './management.ts'
 import { NO_PARENT, ParentLink } from './parent-link.ts'
 import { childStatus, processStatus, type NodeStatus } from './status.ts'
@@ -26,7 +27,7 @@ export interface MeshNodeInit {
   onFatal?: (err: UserError) => void
 }
 
-type Services = { identify: Identify, ping: Ping, link: Link, ask: AskFlow, bus: BusDelivery, house?: HouseDiscovery }
+type Services = { identify: Identify, ping: Ping, link: Link, ask: AskFlow, bus: BusDelivery, directory: Directory, relay: RoomRelay, broadcast: Broadcast, house?: HouseDiscovery }
 
 /**
  * One peer of the mesh. It only wires: the libp2p node with its capabilities as services, the bus bridge,
@@ -110,7 +111,10 @@ export class MeshNode {
           }),
           ask: askFlow({ name: config.name, log, figures: this.figures, assistant: bridge, maxInFlightPerChild: config.maxAsksInFlightPerChild }),
           bus: busDelivery({ log, figures: this.figures, bus: bridge }),
-          ...(houseKey === undefined ? {} : { house: houseDiscovery({ houseKey, hub: config.hub, log, figures: this.figures }) })
+          directory: directory({ name: config.name, top: config.hub, log, figures: this.figures }),
+          relay: relay({ name: config.name, top: config.hub, log, figures: this.figures, bus: bridge }),
+          broadcast: broadcast({ name: config.name, top: config.hub, log, figures: this.figures, bus: bridge }),
+          ...(houseKey === undefined || !config.mdns ? {} : { house: houseDiscovery({ houseKey, hub: config.hub, log, figures: this.figures }) })
         }
       })
       this.libp2p = node
@@ -121,7 +125,7 @@ export class MeshNode {
         link: node.services.link,
         addrs: () => this.addrs,
         connections: () => node.getConnections()
-      }))
+      }), houseRoutes(node.services))
     } catch (err) {
       await this.closeControl()
       throw err

@@ -1,3 +1,6 @@
 export * from './link/index.ts'
 export * from './ask/index.ts'
 export * from './bus-delivery/index.ts'
+export * from './directory/index.ts'
+export * from './relay/index.ts'
+export * from './broadcast/index.ts'

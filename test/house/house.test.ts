@@ -33,7 +33,7 @@ describe.skipIf(unavailable !== undefined)('a house on a LAN of namespaces', () 
   }
 
   async function device (name: string, on: Device, key: string, extraArgs: string[] = [], home?: string): Promise<NodeProcess> {
-    const node = new NodeProcess({ home: home ?? await homes.make(`mm-${name}-`), name, netns: on.ns, listen: LISTEN, open: false, extraArgs: ['--house-key', key, ...extraArgs] })
+    const node = new NodeProcess({ home: home ?? await homes.make(`mm-${name}-`), name, netns: on.ns, listen: LISTEN, open: false, config: { mdns: true }, extraArgs: ['--house-key', key, ...extraArgs] })
     nodes.push(node)
     return node.start()
   }
@@ -51,15 +51,27 @@ describe.skipIf(unavailable !== undefined)('a house on a LAN of namespaces', () 
   })
 
   let hallDevice: Device
+  let brain: NodeProcess
   let hall: NodeProcess
   let kitchen: NodeProcess
+  let livingRoom: NodeProcess
+  let mirror: NodeProcess
+  const hallArgs = (): string[] => ['--hub', '--parent', brainAddr, '--bus', 'embedded:0']
+  let brainAddr = ''
 
   it('a room with the house key and no address links to the hub it finds on the LAN, and the hub knows it as a room', async () => {
+    // the brain above the house: the big machine the hub links to (holding the key, since the key guards every
+    // connection of a house node), not a room of the house and not on mDNS
+    const brainDevice = lan.device()
+    brain = new NodeProcess({ home: await homes.make('mm-brain-'), name: 'brain', netns: brainDevice.ns, listen: LISTEN, bus: 'embedded:0', extraArgs: ['--house-key', houseKey] })
+    nodes.push(brain)
+    await brain.start()
+    brainAddr = `/ip4/${brainDevice.ip}/tcp/4773/p2p/${(await brain.status()).peerId}`
     hallDevice = lan.device()
-    hall = await device('hall', hallDevice, houseKey, ['--hub'])
+    hall = await device('hall', hallDevice, houseKey, hallArgs())
     const kitchenDevice = lan.device()
     const startedAt = Date.now()
-    kitchen = await device('kitchen', kitchenDevice, houseKey)
+    kitchen = await device('kitchen', kitchenDevice, houseKey, ['--bus', 'embedded:0'])
     await waitFor('the kitchen to link to the hall', async () => (await kitchen.status()).parent.state === 'linked', { timeoutMs: 10_000, intervalMs: 20 })
     process.stderr.write(`house: the kitchen found the hub and linked ${Date.now() - startedAt} ms after it was started\n`)
 
@@ -67,7 +79,46 @@ describe.skipIf(unavailable !== undefined)('a house on a LAN of namespaces', () 
     expect(status.parent).toMatchObject({ name: 'hall', peerId: (await hall.status()).peerId })
     expect(status.parent.addr).toContain(`/ip4/${hallDevice.ip}/tcp/4773`)
     const peers = JSON.parse((await runCli(['peers', '--home', hall.home, '--json'])).stdout) as Array<{ name: string, role: string, state: string }>
-    expect(peers).toEqual([expect.objectContaining({ name: 'kitchen', role: 'room', state: 'linked' })])
+    expect(peers).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'kitchen', role: 'room', state: 'linked' })]))
+  })
+
+  it('the directory: from any room, `rooms` lists every room of the house and where it hangs, and nothing above the hub', async () => {
+    livingRoom = await device('living room', lan.device(), houseKey, ['--bus', 'embedded:0'])
+    mirror = await device('mirror', lan.device(), houseKey, ['--bus', 'embedded:0'])
+    await waitFor('every room to link', async () => (await Promise.all([livingRoom, mirror].map(async room => (await room.status()).parent.state))).every(state => state === 'linked'), { timeoutMs: 10_000 })
+    await waitFor('the directory to reach the mirror', async () => {
+      const listed = await runCli(['rooms', '--home', mirror.home, '--json'])
+      return listed.code === 0 && (JSON.parse(listed.stdout) as unknown[]).length === 4
+    })
+    const rooms = JSON.parse((await runCli(['rooms', '--home', mirror.home, '--json'])).stdout) as Array<{ name: string, parent: string }>
+    expect(rooms.map(room => [room.name, room.parent]).sort()).toEqual([['hall', ''], ['kitchen', 'hall'], ['living room', 'hall'], ['mirror', 'hall']])
+    const table = await runCli(['rooms', '--home', kitchen.home])
+    expect(table.stdout).toMatch(/living room\s+hall/)
+  })
+
+  it('send: the living room tells the kitchen something; only the kitchen speaks it, naming who sent it', async () => {
+    const sent = await runCli(['send', '--home', livingRoom.home, '--to', 'kitchen', 'Dinner is ready'])
+    expect(sent.code, sent.stderr).toBe(0)
+    expect(sent.stdout).toBe('delivered to kitchen\n')
+    const heard = await kitchen.waitForLog('the kitchen to speak it', line => line.msg === 'living room sent this room a speak')
+    expect(heard.from).toBe('living room')
+    expect((await kitchen.status()).relay).toMatchObject({ delivered: 1 })
+    for (const other of [hall, mirror, livingRoom]) expect((await other.status()).relay).toMatchObject({ delivered: 0 })
+
+    const nowhere = await runCli(['send', '--home', livingRoom.home, '--to', 'garage', 'hello'])
+    expect(nowhere.code).toBe(1)
+    expect(nowhere.stderr).toContain("not delivered to garage: no-such-room (this house has no room named 'garage' linked now")
+  })
+
+  it('announce: every other room of the house speaks it once; the room that announced and the brain above do not', async () => {
+    const announced = await runCli(['announce', '--home', kitchen.home, 'Leaving in five minutes'])
+    expect(announced.code, announced.stderr).toBe(0)
+    for (const room of [hall, livingRoom, mirror]) {
+      await room.waitForLog(`${room.options.name} to speak the announcement`, line => line.msg === 'kitchen announced something to the house')
+    }
+    expect((await kitchen.status()).broadcast).toMatchObject({ announced: 1, spoken: 0 })
+    for (const room of [hall, livingRoom, mirror]) expect((await room.status()).broadcast).toMatchObject({ spoken: 1 })
+    expect((await brain.status()).broadcast).toMatchObject({ spoken: 0 })
   })
 
   it('a node of another house on the same LAN never sees this house\'s hub, nor it', async () => {
@@ -75,7 +126,7 @@ describe.skipIf(unavailable !== undefined)('a house on a LAN of namespaces', () 
     const jonesRoom = await device('jones-attic', lan.device(), otherHouseKey)
     await waitFor('the Jones attic to link to its own hub', async () => (await jonesRoom.status()).parent.state === 'linked', { timeoutMs: 10_000 })
     expect((await jonesRoom.status()).parent.peerId).toBe((await jonesHub.status()).peerId)
-    expect((await hall.status()).children.map(child => child.name)).toEqual(['kitchen'])
+    expect((await hall.status()).children.map(child => child.name).sort()).toEqual(['kitchen', 'living room', 'mirror'])
     expect((await jonesHub.status()).children.map(child => child.name)).toEqual(['jones-attic'])
   })
 
@@ -84,7 +135,7 @@ describe.skipIf(unavailable !== undefined)('a house on a LAN of namespaces', () 
     await hall.kill()
     await waitFor('the kitchen to notice', async () => (await kitchen.status()).parent.state === 'connecting')
     lan.readdress(hallDevice, 200)
-    hall = await device('hall', hallDevice, houseKey, ['--hub'], hall.home)
+    hall = await device('hall', hallDevice, houseKey, hallArgs(), hall.home)
     await waitFor('the kitchen to re-link to the hall at its new address', async () => {
       const parent = (await kitchen.status()).parent
       return parent.state === 'linked' && parent.addr?.includes(`/ip4/${hallDevice.ip}/`) === true

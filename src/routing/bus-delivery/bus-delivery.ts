@@ -1,9 +1,9 @@
 import { errorMessage, type Logger } from '../../common/index.ts'
 import { serviceCapabilities, serviceDependencies, type Startable } from '@libp2p/interface'
 import { BUS_CAPABILITY, BusKind, BUS_DELIVERY_COUNTERS } from './constants.ts'
-import { BusEnvelopeSchema, type MycroftMessage } from './messages.ts'
 import type { BusDelivery, BusDeliveryComponents, BusDeliveryInit, Recipient } from './index.ts'
-import { parseUntrusted, type Envelope, type Link, type LinkCapability, type LinkSession, type Need } from '../link/index.ts'
+import { parseUntrusted, type Envelope, type Link, type LinkCapability, type LinkSession, type MycroftMessage, type Need } from '../link/index.ts'
+import { BusEnvelopeSchema } from './messages.ts'
 
 function typeOf (body: unknown): string {
   const type = (body as { message?: { type?: unknown } } | undefined)?.message?.type
@@ -84,6 +84,6 @@ export class BusDeliveryService implements BusDelivery, LinkCapability, Startabl
     }
     this.counters.fromParent++
     this.log.debug({ type: message.type }, `${parent.welcome.name} sent a ${message.type} for this node's bus`)
-    this.init.bus.emitFromParent(message, parent.welcome.name)
+    this.init.bus.emitFromMesh(message, parent.welcome.name)
   }
 }

@@ -1,12 +1,10 @@
 import { BusDeliveryService } from './bus-delivery.ts'
 import type { BUS_DELIVERY_COUNTERS } from './constants.ts'
-import type { MycroftMessage } from './messages.ts'
 import type { Logger } from '../../common/index.ts'
 import type { FigureRegistry } from '../../observe/index.ts'
-import type { Link } from '../link/index.ts'
+import type { Link, LocalBus, MycroftMessage } from '../link/index.ts'
 
 export { BUS_CAPABILITY, BusKind } from './constants.ts'
-export type { MycroftMessage } from './messages.ts'
 
 /** What bus delivery adds to the `bus` section of status. */
 export type BusDeliveryFigures = Record<keyof typeof BUS_DELIVERY_COUNTERS, number>
@@ -15,11 +13,6 @@ export type BusDeliveryFigures = Record<keyof typeof BUS_DELIVERY_COUNTERS, numb
 export interface Recipient {
   peerId: string
   name: string
-}
-
-/** This node's bus, where what the parent sends is spoken. */
-export interface LocalBus {
-  emitFromParent: (message: MycroftMessage, parentName: string) => void
 }
 
 export interface BusDeliveryInit {

@@ -15,6 +15,7 @@ export { decodeEnvelope, encodeFrame, FrameDecoder, FrameError, type Envelope } 
 export { LinkKind, NodeNameSchema, type Hello, type Welcome, type LinkErrorCode, type Verdict } from './messages.ts'
 export type { LinkSession, RequestOptions, SendOptions } from './link-session.ts'
 export { parseUntrusted } from './untrusted.ts'
+export { MycroftMessageSchema, type LocalBus, type MycroftMessage } from './mycroft-message.ts'
 export type { GuardRequest, LinkCapability, LinkGuard, LinkRole, Need } from './capability.ts'
 
 /** The `link` section of status. */
@@ -70,6 +71,8 @@ export interface Link {
   /** Serves a capability's envelope kinds and announces its word to every peer that links from now on. */
   serve: (capability: LinkCapability) => void
   unserve: (capability: LinkCapability) => void
+  /** Calls `listener` whenever a child or the parent links or unlinks; returns the unsubscribe function. */
+  onChange: (listener: () => void) => () => void
   /** The permission words the capabilities served here check. */
   permissionWords: () => string[]
   /** Dials a parent, says hello (with an invite's secret when joining) and resolves once it has welcomed us. */

@@ -32,6 +32,7 @@ export class LinkService implements Link, Startable {
   private readonly childLinks = new Map<string, ChildLink>()
   private readonly childNames = new Map<string, string>()
   private parentLink?: ParentLinkSession
+  private readonly changeListeners = new Set<() => void>()
 
   constructor (components: LinkComponents, init: LinkInit) {
     this.components = components
@@ -79,6 +80,15 @@ export class LinkService implements Link, Startable {
     for (const kind of capability.kinds) if (this.capabilities.get(kind) === capability) this.capabilities.delete(kind)
   }
 
+  onChange (listener: () => void): () => void {
+    this.changeListeners.add(listener)
+    return () => { this.changeListeners.delete(listener) }
+  }
+
+  private changed (): void {
+    for (const listener of this.changeListeners) listener()
+  }
+
   permissionWords (): string[] {
     return [...new Set([...this.capabilities.values()].flatMap(capability => capability.permission ?? []))]
   }
@@ -109,7 +119,12 @@ export class LinkService implements Link, Startable {
       this.establish(session, 'parent', welcome.data.capabilities)
       const parent = { peerId: session.remotePeer, remoteAddr: connection.remoteAddr.toString(), welcome: welcome.data, session }
       this.parentLink = parent
-      void session.closed.then(() => { if (this.parentLink === parent) this.parentLink = undefined })
+      void session.closed.then(() => {
+        if (this.parentLink !== parent) return
+        this.parentLink = undefined
+        this.changed()
+      })
+      this.changed()
       return parent
     } catch (err) {
       session.abort(err instanceof Error ? err.message : String(err))
@@ -197,11 +212,13 @@ export class LinkService implements Link, Startable {
       this.childLinks.delete(child.peerId)
       if (this.childNames.get(child.name) === child.peerId) this.childNames.delete(child.name)
       this.log.info({ peer: child.peerId, reason }, `child ${child.name} unlinked`)
+      this.changed()
     })
     if (previous !== undefined) void previous.session.close('replaced by a newer link from the same peer')
     await session.reply(envelope, LinkKind.welcome, this.self()).catch(() => {})
     this.establish(session, 'child', hello.data.capabilities)
     this.log.info({ peer: child.peerId, addr: child.remoteAddr }, `child ${child.name} linked`)
+    this.changed()
   }
 
   private createSession (stream: Stream, connection: Connection, onEnvelope?: EnvelopeHandler): LinkSession {

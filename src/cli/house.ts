@@ -1,0 +1,55 @@
+import { ExitCode, UserError } from '../common/index.ts'
+import { ask, print } from './node-client.ts'
+import type { Outcome, Room } from '../routing/index.ts'
+import type { Command, Option } from 'commander'
+
+function formatRooms (rooms: Room[]): string {
+  const width = Math.max(4, ...rooms.map(room => room.name.length))
+  return [`${'room'.padEnd(width)}  hangs under`, ...rooms.map(room => `${room.name.padEnd(width)}  ${room.parent === '' ? '(top of the house)' : room.parent}`)].join('\n')
+}
+
+function parseData (text: string | undefined): Record<string, unknown> | undefined {
+  if (text === undefined) return undefined
+  try {
+    const data = JSON.parse(text) as unknown
+    if (typeof data === 'object' && data !== null && !Array.isArray(data)) return data as Record<string, unknown>
+  } catch {
+    // said below
+  }
+  throw new UserError(`--data: expected a JSON object, such as '{"utterance": "hello"}', got '${text}'`, ExitCode.usage)
+}
+
+/** `rooms`, `send`, `announce`: the house, through the running node. */
+export function addHouseCommands (program: Command, homeOption: () => Option): void {
+  program.command('rooms')
+    .description('list the rooms of the house: every node below its hub, and where each hangs')
+    .addOption(homeOption())
+    .option('--json', 'print JSON instead of a table')
+    .action(async (flags: { home?: string, json?: boolean }) => {
+      const rooms = await ask(flags.home, '/rooms') as Room[]
+      print(flags.json === true ? JSON.stringify(rooms, null, 2) : formatRooms(rooms))
+    })
+
+  program.command('send')
+    .description('tell one room something: the text is spoken there (or --type/--data send any message type the room allows)')
+    .addOption(homeOption())
+    .requiredOption('--to <room>', 'the room\'s name')
+    .option('--type <type>', 'a Mycroft message type instead of speak')
+    .option('--data <json>', 'the message\'s data, a JSON object')
+    .argument('[text...]', 'what to say')
+    .action(async (words: string[], flags: { home?: string, to: string, type?: string, data?: string }) => {
+      const text = words.length === 0 ? undefined : words.join(' ')
+      const outcome = await ask(flags.home, '/send', { to: flags.to, type: flags.type, text, data: parseData(flags.data) }) as Outcome
+      if (outcome.status !== 'delivered') throw new UserError(`not delivered to ${flags.to}: ${outcome.status}${outcome.reason === undefined ? '' : ` (${outcome.reason})`}`)
+      print(`delivered to ${flags.to}`)
+    })
+
+  program.command('announce')
+    .description('say something in every room of the house, once each')
+    .addOption(homeOption())
+    .argument('<text...>', 'what to say')
+    .action(async (words: string[], flags: { home?: string }) => {
+      const { rooms } = await ask(flags.home, '/announce', { text: words.join(' ') }) as { rooms: number }
+      print(rooms === 0 ? 'announced, but no other room is linked to hear it' : 'announced to the house')
+    })
+}

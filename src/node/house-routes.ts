@@ -1,0 +1,42 @@
+import { z } from 'zod'
+import { ControlRefusal, type ControlRoutes } from '../control/index.ts'
+import { NodeNameSchema, type Broadcast, type Directory, type MycroftMessage, type RoomRelay } from '../routing/index.ts'
+
+/** What the house commands need of the running node. */
+export interface HousePort {
+  directory: Directory
+  relay: RoomRelay
+  broadcast: Broadcast
+}
+
+const SendRequest = z.object({
+  to: NodeNameSchema,
+  /** a Mycroft message type; text alone becomes a `speak` */
+  type: z.string().min(1).max(256).default('speak'),
+  text: z.string().max(8_000).optional(),
+  data: z.record(z.string(), z.unknown()).optional()
+}).refine(request => request.text !== undefined || request.data !== undefined, { message: 'give the text to speak, or the data of the message' })
+const AnnounceRequest = z.object({ text: z.string().min(1).max(8_000) })
+
+function parse<T> (schema: z.ZodType<T>, body: unknown): T {
+  const parsed = schema.safeParse(body)
+  if (!parsed.success) throw new ControlRefusal(`${parsed.error.issues[0]?.path.join('.') || 'request'}: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
+  return parsed.data
+}
+
+const speak = (text: string): MycroftMessage => ({ type: 'speak', data: { utterance: text, expect_response: false, lang: 'en-US' }, context: {} })
+
+/** The control routes of the house: its rooms, a message to one room, an announcement to all. */
+export function houseRoutes (house: HousePort): ControlRoutes {
+  return {
+    'GET /rooms': async () => house.directory.rooms(),
+    'POST /send': async body => {
+      const request = parse(SendRequest, body)
+      const message = request.type === 'speak' && request.data === undefined
+        ? speak(request.text ?? '')
+        : { type: request.type, data: request.data ?? { utterance: request.text }, context: {} }
+      return house.relay.send(request.to, message)
+    },
+    'POST /announce': async body => ({ rooms: await house.broadcast.announce(speak(parse(AnnounceRequest, body).text)) })
+  }
+}

@@ -1,0 +1,30 @@
+import { BroadcastService } from './broadcast.ts'
+import type { Logger } from '../../common/index.ts'
+import type { FigureRegistry } from '../../observe/index.ts'
+import type { Link, LocalBus, MycroftMessage } from '../link/index.ts'
+
+export { BROADCAST_CAPABILITY } from './constants.ts'
+
+export interface BroadcastInit {
+  name: string
+  /** the top of a house: announcements go up to it, and from it down to every room, not past it */
+  top: boolean
+  log: Logger
+  figures: FigureRegistry
+  bus?: LocalBus
+}
+
+export interface BroadcastComponents {
+  link: Link
+}
+
+/** One message to every room of the house, once each, never back to the room that sent it. */
+export interface Broadcast {
+  /** Resolves with how many rooms this node handed it to (its parent, or every child at the top). */
+  announce: (message: MycroftMessage) => Promise<number>
+}
+
+/** `createLibp2p({ services: { link, broadcast: broadcast(init) } })`: needs the link service. */
+export function broadcast (init: BroadcastInit): (components: BroadcastComponents) => Broadcast {
+  return (components) => new BroadcastService(components, init)
+}

@@ -1,0 +1,116 @@
+import { errorMessage, type Logger } from '../../common/index.ts'
+import { serviceCapabilities, serviceDependencies, type Startable } from '@libp2p/interface'
+import { parseUntrusted, type Envelope, type Link, type LinkCapability, type LinkSession } from '../link/index.ts'
+import { DIRECTORY_CAPABILITY, DIRECTORY_COUNTERS, DirectoryKind, LIST_TIMEOUT_MS, MAX_ROOMS, REPORT_DELAY_MS } from './constants.ts'
+import { RoomListSchema, type Room } from './messages.ts'
+import type { Directory, DirectoryComponents, DirectoryInit, Holder } from './index.ts'
+
+/**
+ * The house's directory. A child's report replaces what its parent knew of that child's subtree; the top of the
+ * house answers `rooms` with everything below it, and a node below the top asks its parent.
+ */
+export class DirectoryService implements Directory, LinkCapability, Startable {
+  readonly [Symbol.toStringTag] = 'mycroft-mesh/directory'
+  readonly [serviceCapabilities] = ['@mycroft-mesh/directory']
+  readonly [serviceDependencies] = ['@mycroft-mesh/link']
+  readonly capability = DIRECTORY_CAPABILITY
+  readonly kinds = [DirectoryKind.subtree, DirectoryKind.rooms]
+
+  private readonly link: Link
+  private readonly self: Room
+  private readonly init: DirectoryInit
+  private readonly log: Logger
+  private readonly counters
+  /** what each linked child last reported of the rooms below it */
+  private readonly reports = new Map<string, Room[]>()
+  private reportTimer?: ReturnType<typeof setTimeout>
+  private unsubscribe?: () => void
+
+  constructor (components: DirectoryComponents, init: DirectoryInit) {
+    // kept: libp2p's components are a proxy that looks every service up by name on each read
+    this.link = components.link
+    this.init = init
+    this.log = init.log
+    this.self = { name: init.name, peerId: components.peerId.toString(), parent: '' }
+    this.counters = init.figures.counters('directory', DIRECTORY_COUNTERS)
+  }
+
+  start (): void {
+    this.link.serve(this)
+    this.unsubscribe = this.link.onChange(() => { this.scheduleReport() })
+  }
+
+  stop (): void {
+    this.link.unserve(this)
+    this.unsubscribe?.()
+    clearTimeout(this.reportTimer)
+  }
+
+  needs (): undefined {
+    return undefined
+  }
+
+  async handle (envelope: Envelope, session: LinkSession): Promise<void> {
+    if (envelope.kind === DirectoryKind.rooms) {
+      await session.reply(envelope, DirectoryKind.roomList, { rooms: await this.rooms() }).catch(() => {})
+      return
+    }
+    const child = this.link.children.get(session.remotePeer)
+    if (child === undefined) {
+      await session.sendError('refused', 'only a child reports its subtree', envelope.id)
+      return
+    }
+    const report = parseUntrusted(RoomListSchema, envelope.body)
+    if (!report.success) {
+      await session.sendError('invalid', `subtree field '${report.error.issues[0]?.path.join('.')}': ${report.error.issues[0]?.message}`, envelope.id)
+      return
+    }
+    this.counters.reportsReceived++
+    this.reports.set(child.peerId, report.data.rooms)
+    this.scheduleReport()
+  }
+
+  async rooms (): Promise<Room[]> {
+    const parent = this.link.parent
+    if (this.init.top || parent === undefined || !parent.session.supports(DIRECTORY_CAPABILITY)) return [this.self, ...this.subtree()]
+    try {
+      const reply = await parent.session.request(DirectoryKind.rooms, {}, { timeoutMs: LIST_TIMEOUT_MS })
+      const list = parseUntrusted(RoomListSchema, reply.body)
+      if (list.success) return list.data.rooms
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, 'the parent did not list the house\'s rooms; listing this node\'s own subtree')
+    }
+    return [this.self, ...this.subtree()]
+  }
+
+  holderOf (name: string): Holder | undefined {
+    if (name === this.self.name) return { self: true }
+    for (const child of this.link.children.values()) {
+      if (child.name === name) return { self: false, childPeerId: child.peerId }
+      if (this.reports.get(child.peerId)?.some(room => room.name === name) === true) return { self: false, childPeerId: child.peerId }
+    }
+    return undefined
+  }
+
+  /** Every room below this node: each linked child, and what it reported below itself. */
+  private subtree (): Room[] {
+    const rooms: Room[] = []
+    for (const child of this.link.children.values()) {
+      rooms.push({ name: child.name, peerId: child.peerId, parent: this.self.name }, ...(this.reports.get(child.peerId) ?? []))
+    }
+    return rooms.slice(0, MAX_ROOMS)
+  }
+
+  private scheduleReport (): void {
+    for (const peerId of this.reports.keys()) if (!this.link.children.has(peerId)) this.reports.delete(peerId)
+    if (this.reportTimer !== undefined) return
+    this.reportTimer = setTimeout(() => {
+      this.reportTimer = undefined
+      const parent = this.link.parent
+      if (parent === undefined || !parent.session.supports(DIRECTORY_CAPABILITY)) return
+      this.counters.reportsSent++
+      parent.session.send(DirectoryKind.subtree, { rooms: this.subtree() }).catch(() => {})
+    }, REPORT_DELAY_MS)
+    this.reportTimer.unref()
+  }
+}

@@ -1,0 +1,15 @@
+import { z } from 'zod'
+
+/** A Mycroft message, as link kinds carry it (bus delivery, relay, broadcast). */
+export const MycroftMessageSchema = z.object({
+  type: z.string().min(1).max(256),
+  data: z.record(z.string(), z.unknown()),
+  context: z.record(z.string(), z.unknown())
+})
+export type MycroftMessage = z.infer<typeof MycroftMessageSchema>
+
+/** This node's bus, where what other nodes send it is spoken. */
+export interface LocalBus {
+  /** Puts a message another node sent on the local bus, for the local audio; `from` names the sender. */
+  emitFromMesh: (message: MycroftMessage, from: string) => void
+}

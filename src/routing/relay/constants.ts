@@ -1,0 +1,11 @@
+/** The word in `hello`/`welcome`, and the permission a peer needs to have this node pass messages on. */
+export const RELAY_CAPABILITY = 'relay'
+export const RelayKind = { relay: 'relay', relayed: 'relayed' } as const
+export const RELAY_TIMEOUT_MS = 10_000
+
+export const RELAY_COUNTERS = {
+  sent: 'messages this node sent to another room',
+  delivered: 'messages delivered on this node\'s bus from another room',
+  passedOn: 'messages this node passed on towards their room',
+  noSuchRoom: 'messages for a room this house does not have'
+}

@@ -1,0 +1,35 @@
+import { RelayService } from './relay.ts'
+import type { Outcome } from './messages.ts'
+import type { Logger } from '../../common/index.ts'
+import type { FigureRegistry } from '../../observe/index.ts'
+import type { Directory } from '../directory/index.ts'
+import type { Link, LocalBus, MycroftMessage } from '../link/index.ts'
+import type { PeerId } from '@libp2p/interface'
+
+export { RELAY_CAPABILITY } from './constants.ts'
+export type { Outcome } from './messages.ts'
+
+export interface RelayInit {
+  name: string
+  /** the top of a house: a room it does not know is not in the house */
+  top: boolean
+  log: Logger
+  figures: FigureRegistry
+  bus?: LocalBus
+}
+
+export interface RelayComponents {
+  peerId: PeerId
+  link: Link
+  directory: Directory
+}
+
+/** A message from one room to another: up to the first node whose subtree holds the room, then down. */
+export interface RoomRelay {
+  send: (to: string, message: MycroftMessage) => Promise<Outcome>
+}
+
+/** `createLibp2p({ services: { link, directory, relay: relay(init) } })`: needs the link and the directory. */
+export function relay (init: RelayInit): (components: RelayComponents) => RoomRelay {
+  return (components) => new RelayService(components, init)
+}
