@@ -142,4 +142,15 @@ describe.skipIf(unavailable !== undefined)('a house on a LAN of namespaces', () 
     }, { timeoutMs: 15_000 })
     expect((await kitchen.status()).parent.peerId).toBe(hallId)
   })
+
+  it('one hub per house: a second --hub that sees the first says so, and the one with the higher peer id yields', async () => {
+    const second = await device('porch', lan.device(), houseKey, ['--hub', '--bus', 'embedded:0'])
+    const [hallId, porchId] = [(await hall.status()).peerId, (await second.status()).peerId]
+    const [stays, yields] = hallId < porchId ? [hall, second] : [second, hall]
+    await yields.waitForLog('the higher peer id to yield', line => /^another hub already serves this house/.test(line.msg))
+    await stays.waitForLog('the lower peer id to say it stays', line => /^another hub announced itself for this house/.test(line.msg))
+    if (yields === second) {
+      await waitFor('the porch to link to the hall as a room', async () => (await second.status()).parent.peerId === hallId, { timeoutMs: 10_000 })
+    }
+  })
 })
