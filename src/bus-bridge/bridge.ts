@@ -1,6 +1,7 @@
 import WebSocket from 'ws'
 import { errorMessage, UserError, type Logger } from '../common/index.ts'
 import { ChildAnswerer } from './answerer.ts'
+import { BusApi } from './bus-api.ts'
 import { BusClient } from './bus-client.ts'
 import { EmbeddedBus } from './bus-server.ts'
 import { BRIDGE_ANSWER_WAIT_MS, BRIDGE_PING, BRIDGE_PONG, BUS_CONNECT_WAIT_MS, DEFAULT_BUS_PORT, DEFAULT_BUS_URL, MESH_CONTEXT_KEY, PROBE_TIMEOUT_MS } from './constants.ts'
@@ -35,6 +36,7 @@ export class BusBridgeService implements BusBridge {
   private connection?: Connection
   private detector?: UnhandledDetector
   private answerer?: ChildAnswerer
+  private api?: BusApi
 
   constructor (init: BusBridgeInit) {
     this.init = init
@@ -68,13 +70,16 @@ export class BusBridgeService implements BusBridge {
       onUnhandled: unhandled => { void this.askMesh(mesh, unhandled) }
     })
     this.answerer = new ChildAnswerer({ bus: client, log: this.log, catchAllFallbacks: this.init.catchAllFallbacks, deliveredTypes: this.init.deliveredTypes })
+    this.api = new BusApi(client, mesh, this.log)
     this.detector.start()
     this.answerer.start(mesh.delivery)
+    this.api.start()
   }
 
   async stop (): Promise<void> {
     this.detector?.stop()
     this.answerer?.stop()
+    this.api?.stop()
     await this.connection?.client.stop()
     await this.connection?.embedded?.stop()
   }

@@ -4,7 +4,7 @@ import type { BusClientCounters, BusState } from './bus.ts'
 import type { BusMessage } from './message.ts'
 import type { Logger } from '../common/index.ts'
 import type { FigureRegistry } from '../observe/index.ts'
-import type { Answer, PeerRef, Question, Speak } from '../routing/index.ts'
+import type { Answer, Outcome, PeerRef, Question, Room, Speak } from '../routing/index.ts'
 
 export { probeBus } from './bridge.ts'
 export { BusClient } from './bus-client.ts'
@@ -51,8 +51,15 @@ export interface MeshDelivery {
   deliver: (recipient: PeerRef, message: BusMessage) => void
 }
 
+/** The house, for local skills (`mesh.send`, `mesh.broadcast`, `mesh.rooms`). */
+export interface MeshHouse {
+  relay: { send: (to: string, message: BusMessage) => Promise<Outcome> }
+  broadcast: { announce: (message: BusMessage) => Promise<number> }
+  directory: { rooms: () => Promise<Room[]> }
+}
+
 /** What the bridge needs of the mesh. */
-export interface Mesh {
+export interface Mesh extends MeshHouse {
   asks: MeshAsker
   delivery: MeshDelivery
 }

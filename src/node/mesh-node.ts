@@ -133,7 +133,7 @@ export class MeshNode {
     this.startedAt = new Date()
     log.info({ peerId: this.peerId, addrs: this.addrs }, `node ${config.name} listening`)
     try {
-      await this.bridge.start({ asks: node.services.ask, delivery: node.services.bus })
+      await this.bridge.start({ asks: node.services.ask, delivery: node.services.bus, relay: node.services.relay, broadcast: node.services.broadcast, directory: node.services.directory })
     } catch (err) {
       await this.stop()
       throw err

@@ -1,0 +1,73 @@
+import { z } from 'zod'
+import { errorMessage, type Logger } from '../common/index.ts'
+import { parseUntrusted } from '../routing/index.ts'
+import { reply, type BusMessage } from './message.ts'
+import type { MessageBus } from './bus.ts'
+import type { Mesh } from './index.ts'
+
+const MessageFields = { type: z.string().min(1).max(256).default('speak'), data: z.record(z.string(), z.unknown()).default({}) }
+const SendSchema = z.object({ to: z.string().min(1).max(64), ...MessageFields })
+const BroadcastSchema = z.object(MessageFields)
+const AskSchema = z.object({ utterance: z.string().min(1).max(2_000), lang: z.string().min(2).max(16).default('en-US') })
+
+/**
+ * The mesh for local skills, over the bus: `mesh.send`, `mesh.broadcast`, `mesh.rooms` and `mesh.ask`, each
+ * answered with a `….response` (a reply to the asker, as `Message.reply`), invalid input included.
+ */
+export class BusApi {
+  private readonly bus: MessageBus
+  private readonly mesh: Mesh
+  private readonly log: Logger
+  private unsubscribe?: () => void
+
+  constructor (bus: MessageBus, mesh: Mesh, log: Logger) {
+    this.bus = bus
+    this.mesh = mesh
+    this.log = log
+  }
+
+  start (): void {
+    this.unsubscribe = this.bus.onMessage(message => { void this.serve(message) })
+  }
+
+  stop (): void {
+    this.unsubscribe?.()
+  }
+
+  private async serve (message: BusMessage): Promise<void> {
+    const answer = await this.answer(message).catch((err: unknown) => ({ status: 'error', reason: errorMessage(err) }))
+    if (answer !== undefined) this.bus.emit(reply(message, `${message.type}.response`, answer))
+  }
+
+  private async answer (message: BusMessage): Promise<Record<string, unknown> | undefined> {
+    switch (message.type) {
+      case 'mesh.send': {
+        const request = parseUntrusted(SendSchema, message.data)
+        if (!request.success) return invalid(request.error)
+        const { to, type, data } = request.data
+        this.log.info({ to, type }, `a local skill sends ${to} a ${type}`)
+        return { ...await this.mesh.relay.send(to, { type, data, context: {} }) }
+      }
+      case 'mesh.broadcast': {
+        const request = parseUntrusted(BroadcastSchema, message.data)
+        if (!request.success) return invalid(request.error)
+        return { status: 'sent', rooms: await this.mesh.broadcast.announce({ type: request.data.type, data: request.data.data, context: {} }) }
+      }
+      case 'mesh.rooms':
+        return { rooms: await this.mesh.directory.rooms() }
+      case 'mesh.ask': {
+        const request = parseUntrusted(AskSchema, message.data)
+        if (!request.success) return invalid(request.error)
+        const answer = await this.mesh.asks.ask([request.data.utterance], request.data.lang)
+        return { status: answer.status, speaks: answer.speaks, answered_by: answer.answeredBy?.name, reason: answer.reason }
+      }
+      default:
+        return undefined
+    }
+  }
+}
+
+function invalid (error: z.ZodError): Record<string, unknown> {
+  const issue = error.issues[0]
+  return { status: 'invalid', reason: `field '${issue?.path.join('.') ?? ''}': ${issue?.message ?? 'invalid'}` }
+}

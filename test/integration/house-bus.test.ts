@@ -1,0 +1,78 @@
+/**
+ * The house for local skills, over the bus (`mesh.send`, `mesh.broadcast`, `mesh.rooms`, `mesh.ask`), on a tree of
+ * real nodes on loopback: a hall (the top of the house) with a kitchen and a den below it. The permissions `relay`
+ * and `broadcast` are denied and allowed here, as a user would with `deny`/`allow`.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { runCli } from '../../support/node-process.ts'
+import { Rooms, type Room } from '../helpers/rooms.ts'
+import type { BusMessage } from '../../support/bus-probe.ts'
+
+const rooms = new Rooms()
+let hall: Room
+let kitchen: Room
+let den: Room
+
+beforeAll(async () => {
+  hall = await rooms.room('hall', { extraArgs: ['--hub'], assistant: { answers: { 'what time is dinner': 'At seven.' } } })
+  kitchen = await rooms.room('kitchen', { parent: hall })
+  den = await rooms.room('den', { parent: hall })
+})
+afterAll(async () => { await rooms.cleanup() })
+
+/** Emits a request on the den's bus and resolves with its response. */
+async function request (type: string, data: Record<string, unknown>): Promise<BusMessage> {
+  const since = den.bus.mark
+  den.bus.emit({ type, data, context: { source: 'test-skill', destination: ['mycroft-mesh'] } })
+  return den.bus.waitFor(`${type}.response`, message => message.type === `${type}.response`, 15_000, { since })
+}
+
+describe('the bus API', () => {
+  it('mesh.send: the kitchen speaks what a skill in the den sent it, naming the den; the skill learns it was delivered', async () => {
+    const since = kitchen.bus.mark
+    const response = await request('mesh.send', { to: 'kitchen', data: { utterance: 'Dinner is ready' } })
+    expect(response.data).toEqual({ status: 'delivered' })
+    expect(response.context.destination).toBe('test-skill')
+    const spoken = await kitchen.bus.waitFor('the kitchen to speak it', message => message.type === 'speak', 5_000, { since })
+    expect(spoken.data.utterance).toBe('Dinner is ready')
+    expect(spoken.context.mesh).toEqual({ from: 'den' })
+    expect(spoken.context.session).toEqual({ session_id: 'default' })
+  })
+
+  it('mesh.send to a room nobody has, or with bad data: a clear answer, nothing spoken anywhere', async () => {
+    expect((await request('mesh.send', { to: 'garage', data: { utterance: 'hello' } })).data).toMatchObject({ status: 'no-such-room' })
+    const invalid = await request('mesh.send', { to: 42 })
+    expect(invalid.data.status).toBe('invalid')
+    expect(String(invalid.data.reason)).toContain("field 'to'")
+  })
+
+  it('deny relay: the hall refuses to pass the den\'s messages on; allow relay: delivered again', async () => {
+    expect((await runCli(['deny', '--home', hall.node.home, 'den', 'relay'])).code).toBe(0)
+    expect((await request('mesh.send', { to: 'kitchen', data: { utterance: 'psst' } })).data).toMatchObject({ status: 'refused', reason: 'you may not have this node pass messages on' })
+    expect((await runCli(['allow', '--home', hall.node.home, 'den', 'relay'])).code).toBe(0)
+    expect((await request('mesh.send', { to: 'kitchen', data: { utterance: 'psst' } })).data).toEqual({ status: 'delivered' })
+  })
+
+  it('mesh.broadcast needs the broadcast permission (a plain child has none); allowed, every other room speaks it', async () => {
+    const since = { hall: hall.bus.mark, kitchen: kitchen.bus.mark }
+    const refused = await request('mesh.broadcast', { data: { utterance: 'Leaving now' } })
+    expect(refused.data).toMatchObject({ status: 'sent' })
+    expect((await hall.node.status()).access.violations).toBeGreaterThan(0)
+
+    expect((await runCli(['allow', '--home', hall.node.home, 'den', 'broadcast'])).code).toBe(0)
+    await request('mesh.broadcast', { data: { utterance: 'Leaving in five' } })
+    for (const [room, mark] of [[hall, since.hall], [kitchen, since.kitchen]] as const) {
+      const heard = await room.bus.waitFor(`${room.node.options.name} to speak it`, message => message.type === 'speak' && message.data.utterance === 'Leaving in five', 5_000, { since: mark })
+      expect(heard.context.mesh).toEqual({ from: 'den' })
+    }
+    expect(kitchen.bus.messages.slice(since.kitchen).some(message => message.data.utterance === 'Leaving now')).toBe(false)
+    expect(den.bus.messages.some(message => message.type === 'speak' && message.data.utterance === 'Leaving in five')).toBe(false)
+  })
+
+  it('mesh.rooms lists the house; mesh.ask asks up the tree as an unhandled utterance would', async () => {
+    const listed = await request('mesh.rooms', {})
+    expect((listed.data.rooms as Array<{ name: string }>).map(room => room.name).sort()).toEqual(['den', 'hall', 'kitchen'])
+    const asked = await request('mesh.ask', { utterance: 'what time is dinner' })
+    expect(asked.data).toMatchObject({ status: 'answered', answered_by: 'hall', speaks: [expect.objectContaining({ utterance: 'At seven.' })] })
+  })
+})
