@@ -8,7 +8,7 @@ import type { Mesh } from './index.ts'
 const MessageFields = { type: z.string().min(1).max(256).default('speak'), data: z.record(z.string(), z.unknown()).default({}) }
 const SendSchema = z.object({ to: z.string().min(1).max(64), ...MessageFields })
 const BroadcastSchema = z.object(MessageFields)
-const AskSchema = z.object({ utterance: z.string().min(1).max(2_000), lang: z.string().min(2).max(16).default('en-US') })
+const AskSchema = z.object({ to: z.string().min(1).max(64).optional(), utterance: z.string().min(1).max(2_000), lang: z.string().min(2).max(16).default('en-US') })
 
 /**
  * The mesh for local skills, over the bus: `mesh.send`, `mesh.broadcast`, `mesh.rooms` and `mesh.ask`, each
@@ -58,7 +58,12 @@ export class BusApi {
       case 'mesh.ask': {
         const request = parseUntrusted(AskSchema, message.data)
         if (!request.success) return invalid(request.error)
-        const answer = await this.mesh.asks.ask([request.data.utterance], request.data.lang)
+        const { to, utterance, lang } = request.data
+        if (to !== undefined) {
+          const outcome = await this.mesh.relay.ask(to, [utterance], lang)
+          return { status: outcome.status, speaks: outcome.speaks ?? [], answered_by: outcome.status === 'answered' ? to : undefined, reason: outcome.reason }
+        }
+        const answer = await this.mesh.asks.ask([utterance], lang)
         return { status: answer.status, speaks: answer.speaks, answered_by: answer.answeredBy?.name, reason: answer.reason }
       }
       default:

@@ -53,7 +53,7 @@ export interface MeshDelivery {
 
 /** The house, for local skills (`mesh.send`, `mesh.broadcast`, `mesh.rooms`). */
 export interface MeshHouse {
-  relay: { send: (to: string, message: BusMessage) => Promise<Outcome> }
+  relay: { send: (to: string, message: BusMessage) => Promise<Outcome>, ask: (to: string, utterances: string[], lang: string) => Promise<Outcome> }
   broadcast: { announce: (message: BusMessage) => Promise<number> }
   directory: { rooms: () => Promise<Room[]> }
 }

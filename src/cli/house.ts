@@ -44,6 +44,17 @@ export function addHouseCommands (program: Command, homeOption: () => Option): v
       print(`delivered to ${flags.to}`)
     })
 
+  program.command('ask')
+    .description('ask a question: of one room\'s assistant (--to), or up the tree as an utterance this node could not answer')
+    .addOption(homeOption())
+    .option('--to <room>', 'the room whose assistant should answer')
+    .argument('<question...>', 'what to ask')
+    .action(async (words: string[], flags: { home?: string, to?: string }) => {
+      const outcome = await ask(flags.home, '/ask', { to: flags.to, text: words.join(' ') }) as Outcome
+      if (outcome.status !== 'answered') throw new UserError(`no answer${flags.to === undefined ? '' : ` from ${flags.to}`}: ${outcome.status}${outcome.reason === undefined ? '' : ` (${outcome.reason})`}`)
+      print((outcome.speaks ?? []).map(speak => speak.utterance).join('\n'))
+    })
+
   program.command('announce')
     .description('say something in every room of the house, once each')
     .addOption(homeOption())

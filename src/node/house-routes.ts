@@ -1,12 +1,13 @@
 import { z } from 'zod'
 import { ControlRefusal, type ControlRoutes } from '../control/index.ts'
-import { NodeNameSchema, type Broadcast, type Directory, type MycroftMessage, type RoomRelay } from '../routing/index.ts'
+import { NodeNameSchema, type AskFlow, type Broadcast, type Directory, type MycroftMessage, type Outcome, type RoomRelay } from '../routing/index.ts'
 
 /** What the house commands need of the running node. */
 export interface HousePort {
   directory: Directory
   relay: RoomRelay
   broadcast: Broadcast
+  ask: AskFlow
 }
 
 const SendRequest = z.object({
@@ -17,6 +18,7 @@ const SendRequest = z.object({
   data: z.record(z.string(), z.unknown()).optional()
 }).refine(request => request.text !== undefined || request.data !== undefined, { message: 'give the text to speak, or the data of the message' })
 const AnnounceRequest = z.object({ text: z.string().min(1).max(8_000) })
+const AskRequest = z.object({ to: NodeNameSchema.optional(), text: z.string().min(1).max(2_000), lang: z.string().min(2).max(16).default('en-US') })
 
 function parse<T> (schema: z.ZodType<T>, body: unknown): T {
   const parsed = schema.safeParse(body)
@@ -37,6 +39,15 @@ export function houseRoutes (house: HousePort): ControlRoutes {
         : { type: request.type, data: request.data ?? { utterance: request.text }, context: {} }
       return house.relay.send(request.to, message)
     },
-    'POST /announce': async body => ({ rooms: await house.broadcast.announce(speak(parse(AnnounceRequest, body).text)) })
+    'POST /announce': async body => ({ rooms: await house.broadcast.announce(speak(parse(AnnounceRequest, body).text)) }),
+    /** One room's assistant by name, or (no `to`) up the tree as an unhandled utterance would go. */
+    'POST /ask': async (body): Promise<Outcome> => {
+      const { to, text, lang } = parse(AskRequest, body)
+      if (to !== undefined) return house.relay.ask(to, [text], lang)
+      const answer = await house.ask.ask([text], lang)
+      return answer.status === 'answered'
+        ? { status: 'answered', speaks: answer.speaks, reason: `answered by ${answer.answeredBy?.name ?? 'the mesh'}` }
+        : { status: answer.status === 'no-answer' ? 'no-answer' : 'error', reason: answer.reason }
+    }
   }
 }

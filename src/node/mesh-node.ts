@@ -112,7 +112,7 @@ export class MeshNode {
           ask: askFlow({ name: config.name, log, figures: this.figures, assistant: bridge, maxInFlightPerChild: config.maxAsksInFlightPerChild }),
           bus: busDelivery({ log, figures: this.figures, bus: bridge }),
           directory: directory({ name: config.name, top: config.hub, log, figures: this.figures }),
-          relay: relay({ name: config.name, top: config.hub, log, figures: this.figures, bus: bridge }),
+          relay: relay({ name: config.name, top: config.hub, log, figures: this.figures, bus: bridge, assistant: bridge }),
           broadcast: broadcast({ name: config.name, top: config.hub, log, figures: this.figures, bus: bridge }),
           ...(houseKey === undefined || !config.mdns ? {} : { house: houseDiscovery({ houseKey, hub: config.hub, log, figures: this.figures }) })
         }

@@ -15,7 +15,7 @@ let den: Room
 
 beforeAll(async () => {
   hall = await rooms.room('hall', { extraArgs: ['--hub'], assistant: { answers: { 'what time is dinner': 'At seven.' } } })
-  kitchen = await rooms.room('kitchen', { parent: hall })
+  kitchen = await rooms.room('kitchen', { parent: hall, assistant: { answers: { 'how long is left on the timer': 'Four minutes.' } } })
   den = await rooms.room('den', { parent: hall })
 })
 afterAll(async () => { await rooms.cleanup() })
@@ -74,5 +74,26 @@ describe('the bus API', () => {
     expect((listed.data.rooms as Array<{ name: string }>).map(room => room.name).sort()).toEqual(['den', 'hall', 'kitchen'])
     const asked = await request('mesh.ask', { utterance: 'what time is dinner' })
     expect(asked.data).toMatchObject({ status: 'answered', answered_by: 'hall', speaks: [expect.objectContaining({ utterance: 'At seven.' })] })
+  })
+
+  it('ask a room: the kitchen\'s assistant answers the den in a session of the den\'s own, and the kitchen stays silent', async () => {
+    const since = kitchen.bus.mark
+    const asked = await request('mesh.ask', { to: 'kitchen', utterance: 'how long is left on the timer' })
+    expect(asked.data).toMatchObject({ status: 'answered', answered_by: 'kitchen', speaks: [expect.objectContaining({ utterance: 'Four minutes.' })] })
+    const utterance = kitchen.bus.messages.slice(since).find(message => message.type === 'recognizer_loop:utterance')
+    expect((utterance?.context.session as { session_id?: string } | undefined)?.session_id).toMatch(/^mesh-den-/)
+    // the answer was spoken in the den's session, which no speaker of the kitchen plays
+    const spoken = kitchen.bus.messages.slice(since).filter(message => message.type === 'speak')
+    expect(spoken.map(message => (message.context.session as { session_id?: string }).session_id)).not.toContain('default')
+  })
+
+  it('`mycroft-mesh ask`: --to a room, or up the tree; a room that does not know says so and exits 1', async () => {
+    const fromRoom = await runCli(['ask', '--home', den.node.home, '--to', 'kitchen', 'how long is left on the timer'])
+    expect(fromRoom).toMatchObject({ code: 0, stdout: 'Four minutes.\n' })
+    const upTheTree = await runCli(['ask', '--home', den.node.home, 'what time is dinner'])
+    expect(upTheTree).toMatchObject({ code: 0, stdout: 'At seven.\n' })
+    const unknown = await runCli(['ask', '--home', den.node.home, '--to', 'kitchen', 'what is the capital of atlantis'])
+    expect(unknown.code).toBe(1)
+    expect(unknown.stderr).toContain('no answer from kitchen: no-answer')
   })
 })

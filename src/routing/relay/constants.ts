@@ -2,6 +2,8 @@
 export const RELAY_CAPABILITY = 'relay'
 export const RelayKind = { relay: 'relay', relayed: 'relayed' } as const
 export const RELAY_TIMEOUT_MS = 10_000
+/** How long a room's assistant may take over a question asked of it by name: its answer must get back in time. */
+export const ROOM_ANSWER_MS = 8_000
 
 export const RELAY_COUNTERS = {
   sent: 'messages this node sent to another room',

@@ -2,6 +2,7 @@ import { RelayService } from './relay.ts'
 import type { Outcome } from './messages.ts'
 import type { Logger } from '../../common/index.ts'
 import type { FigureRegistry } from '../../observe/index.ts'
+import type { LocalAssistant } from '../ask/index.ts'
 import type { Directory } from '../directory/index.ts'
 import type { Link, LocalBus, MycroftMessage } from '../link/index.ts'
 import type { PeerId } from '@libp2p/interface'
@@ -16,6 +17,8 @@ export interface RelayInit {
   log: Logger
   figures: FigureRegistry
   bus?: LocalBus
+  /** this room's assistant, for questions asked of this room by name */
+  assistant?: LocalAssistant
 }
 
 export interface RelayComponents {
@@ -27,6 +30,8 @@ export interface RelayComponents {
 /** A message from one room to another: up to the first node whose subtree holds the room, then down. */
 export interface RoomRelay {
   send: (to: string, message: MycroftMessage) => Promise<Outcome>
+  /** Asks one room's assistant, in a session of this node's own there; the answer comes back here. */
+  ask: (to: string, utterances: string[], lang: string) => Promise<Outcome>
 }
 
 /** `createLibp2p({ services: { link, directory, relay: relay(init) } })`: needs the link and the directory. */

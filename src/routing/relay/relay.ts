@@ -1,7 +1,7 @@
 import { errorMessage, type Logger } from '../../common/index.ts'
 import { serviceCapabilities, serviceDependencies, type Startable } from '@libp2p/interface'
 import { parseUntrusted, RemoteError, type Envelope, type Link, type LinkCapability, type LinkSession, type MycroftMessage, type Need } from '../link/index.ts'
-import { RELAY_CAPABILITY, RELAY_COUNTERS, RELAY_TIMEOUT_MS, RelayKind } from './constants.ts'
+import { RELAY_CAPABILITY, RELAY_COUNTERS, RELAY_TIMEOUT_MS, RelayKind, ROOM_ANSWER_MS } from './constants.ts'
 import { OutcomeSchema, RelaySchema, type Outcome, type Relay } from './messages.ts'
 import type { RelayComponents, RelayInit, RoomRelay } from './index.ts'
 import type { Directory } from '../directory/index.ts'
@@ -44,16 +44,21 @@ export class RelayService implements RoomRelay, LinkCapability, Startable {
     this.link.unserve(this)
   }
 
-  /** For this very room: the message type must be allowed the peer it came from; on its way: `relay`. */
+  /** A message for this very room: its type must be allowed the peer it came from; anything else: `relay`. */
   needs (envelope: Envelope): Need {
     const body = envelope.body as { to?: unknown, message?: { type?: unknown } } | undefined
-    if (body?.to !== this.init.name) return RELAY_NEED
-    return { busType: typeof body.message?.type === 'string' ? body.message.type : '' }
+    if (body?.to !== this.init.name || body.message === undefined) return RELAY_NEED
+    return { busType: typeof body.message.type === 'string' ? body.message.type : '' }
   }
 
   async send (to: string, message: MycroftMessage): Promise<Outcome> {
     this.counters.sent++
     return this.route({ to, from: this.init.name, message }, [])
+  }
+
+  async ask (to: string, utterances: string[], lang: string): Promise<Outcome> {
+    this.counters.sent++
+    return this.route({ to, from: this.init.name, question: { utterances, lang } }, [])
   }
 
   async handle (envelope: Envelope, session: LinkSession): Promise<void> {
@@ -64,16 +69,25 @@ export class RelayService implements RoomRelay, LinkCapability, Startable {
     if (session.isOpen) await session.reply(envelope, RelayKind.relayed, outcome).catch(() => {})
   }
 
+  /** A message or a question for this very room. */
+  private async arrive (relayed: Relay, askerPeerId: string): Promise<Outcome> {
+    if ('question' in relayed) {
+      if (this.init.assistant === undefined) return { status: 'no-answer', reason: `${this.init.name} has no assistant` }
+      const speaks = await this.init.assistant.answer({ ...relayed.question, deadlineMs: ROOM_ANSWER_MS }, { peerId: askerPeerId, name: relayed.from }, AbortSignal.timeout(ROOM_ANSWER_MS))
+      this.log.info({ from: relayed.from }, `answered ${relayed.from}'s question`)
+      return speaks === undefined || speaks.length === 0 ? { status: 'no-answer', reason: `${this.init.name}'s assistant does not know` } : { status: 'answered', speaks }
+    }
+    if (this.init.bus === undefined) return { status: 'refused', reason: `${this.init.name} has no bus to speak on` }
+    this.counters.delivered++
+    this.log.info({ from: relayed.from, type: relayed.message.type }, `${relayed.from} sent this room a ${relayed.message.type}`)
+    this.init.bus.emitFromMesh(relayed.message, relayed.from)
+    return { status: 'delivered' }
+  }
+
   private async route (relayed: Relay, route: string[], cameFrom?: string): Promise<Outcome> {
     if (route.includes(this.peerId)) return { status: 'error', reason: `the message came back to ${this.init.name} (a loop)` }
     const holder = this.directory.holderOf(relayed.to)
-    if (holder?.self === true) {
-      if (this.init.bus === undefined) return { status: 'refused', reason: `${this.init.name} has no bus to speak on` }
-      this.counters.delivered++
-      this.log.info({ from: relayed.from, type: relayed.message.type }, `${relayed.from} sent this room a ${relayed.message.type}`)
-      this.init.bus.emitFromMesh(relayed.message, relayed.from)
-      return { status: 'delivered' }
-    }
+    if (holder?.self === true) return this.arrive(relayed, route[0] ?? cameFrom ?? this.peerId)
     const child = holder === undefined ? undefined : this.link.children.get(holder.childPeerId)
     const next = child?.session ?? (this.init.top ? undefined : this.link.parent?.session)
     if (next === undefined || next.remotePeer === cameFrom) {
