@@ -14,6 +14,20 @@ const SETUP_SCRIPT = fileURLToPath(new URL('../scripts/ovos/setup-venv.sh', impo
 
 export const HELLO_WORLD = 'ovos-skill-hello-world.openvoiceos'
 export const FALLBACK_UNKNOWN = 'ovos-skill-fallback-unknown.openvoiceos'
+/** This repository's voice-command skill (skills/ovos-skill-mycroft-mesh), once `installMeshSkill` put it in the venv. */
+export const MESH_SKILL = 'ovos-skill-mycroft-mesh.mycroftmesh'
+const MESH_SKILL_DIR = fileURLToPath(new URL('../skills/ovos-skill-mycroft-mesh', import.meta.url))
+
+/** Installs this repository's skill into the venv, fresh each time, from its sources (pip builds it with setuptools from PyPI). */
+export async function installMeshSkill (venv: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    let output = ''
+    const pip = spawn(join(venv, 'bin', 'python'), ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '--no-deps', '--force-reinstall', MESH_SKILL_DIR], { stdio: ['ignore', 'pipe', 'pipe'] })
+    pip.stdout.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
+    pip.stderr.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
+    pip.once('exit', code => { if (code === 0) resolve(); else reject(new Error(`installing ${MESH_SKILL_DIR} into ${venv} failed (exit ${code}):\n${output.slice(-3000)}`)) })
+  })
+}
 
 /** Why interop tests skip when `findPython()` finds nothing, and how to run them. */
 export const OVOS_SKIP_MESSAGE = `SKIPPING the OVOS interop tests: no Python 3.10+ at '${process.env.MYCROFT_MESH_PYTHON ?? 'python3'}'. ` +
