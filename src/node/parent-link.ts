@@ -7,6 +7,8 @@ import type { HubSighting } from '../house/index.ts'
 
 /** One dial-and-hello attempt may take this long before it counts as failed. */
 const ATTEMPT_TIMEOUT_MS = 5_000
+/** A hub found on the LAN that could not be linked is passed over this long, while others are tried. */
+const FAILED_HUB_PAUSE_MS = 30_000
 /** After a refusal, ask again this rarely: the parent's owner has to act first. */
 const REFUSED_RETRY_MS = 60_000
 
@@ -77,8 +79,16 @@ export class ParentLink {
   private invite?: string
   /** the parent's peer id, when the config or the invite pins it or it was found: only that node is the parent */
   private pinned?: string
-  /** the parent was found, not given: it is saved as this node's parent once it has welcomed us */
+  /** the parent was found, not given: it is saved as this node's parent (and pinned) once it has welcomed us */
   private found = false
+  /**
+   * Hubs found on the LAN whose link failed, until when they are passed over: a forged mDNS answer (the tag is public)
+   * points at a node without the house key, and must not keep a room from the real hub.
+   */
+  private readonly failedHubs = new Map<string, number>()
+  private candidate?: string
+  /** the config or an invite names the parent: mDNS may only tell where it moved */
+  private readonly configured: boolean
 
   constructor (init: ParentLinkInit) {
     this.init = init
@@ -86,6 +96,7 @@ export class ParentLink {
     this.addrs = parentAddrs(init.join, init.parent, init.log)
     this.invite = init.join?.secret
     this.pinned = this.addrs.map(addr => addr.getComponents().find(component => component.name === 'p2p')?.value).find(peerId => peerId !== undefined)
+    this.configured = this.addrs.length > 0
   }
 
   get session (): ParentLinkSession | undefined {
@@ -102,12 +113,13 @@ export class ParentLink {
    * pinned parent it is learns where it is now (its saved address may have gone stale). Any other hub is not ours.
    */
   offer (hub: HubSighting): void {
-    if (this.pinned !== undefined ? hub.peerId !== this.pinned : this.addrs.length > 0) return
+    if (this.pinned !== undefined ? hub.peerId !== this.pinned : this.current !== undefined || this.configured) return
+    if ((this.failedHubs.get(hub.peerId) ?? 0) > Date.now()) return
     const addrs = hub.addrs.map(addr => multiaddr(`${addr.toString().replace(/\/p2p\/.*$/, '')}/p2p/${hub.peerId}`))
     if (addrs.map(String).join() === this.addrs.map(String).join()) return
     if (this.pinned === undefined) {
       this.found = true
-      this.pinned = hub.peerId
+      this.candidate = hub.peerId
       this.log.info({ hub: hub.peerId, addrs: addrs.map(String) }, 'found the house\'s hub on the LAN; linking to it')
     } else if (this.current === undefined) {
       this.log.info({ parent: hub.peerId, addrs: addrs.map(String) }, 'found this node\'s parent on the LAN at a new address')
@@ -144,7 +156,6 @@ export class ParentLink {
   }
 
   private async run (): Promise<void> {
-    const addr = this.addrs.map(one => one.toString()).join(' ')
     await runReconnectLoop<ParentLinkSession>({
       signal: this.controller.signal,
       backoff: this.init.backoff,
@@ -165,6 +176,7 @@ export class ParentLink {
         this.enter('linked')
         this.log.info({ parent: session.peerId, addr: session.remoteAddr }, `linked to parent ${session.welcome.name}`)
         void this.remember(session, this.invite !== undefined || this.found)
+        if (this.found) this.pinned = session.peerId
         this.invite = undefined
         this.found = false
       },
@@ -175,7 +187,10 @@ export class ParentLink {
         this.log.warn({ reason }, `link to parent lost (${reason}); re-linking`)
       },
       onFailure: (err, attempt, delayMs) => {
+        // the addresses may have changed since the loop began: a hub found on the LAN moved, or another was found
+        const addr = this.addrs.map(one => one.toString()).join(' ')
         this.attempts = attempt
+        if (this.found && this.candidate !== undefined) this.failedHubs.set(this.candidate, Date.now() + FAILED_HUB_PAUSE_MS)
         if (err instanceof LinkRefusedError) {
           this.lastError = `refused: ${err.message}`
           this.log.error({ addr, code: err.code, retryInMs: delayMs }, `parent ${this.lastPeer?.name ?? addr} refused: ${err.message}`)

@@ -2,12 +2,17 @@
  * The house on a real LAN: every device is a network namespace of its own, on a bridge the test makes, so mDNS
  * crosses real interfaces between hosts. Needs root and iproute2 (CI runs as root); says so loudly otherwise.
  */
-import { writeFile } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
+import { readFile, writeFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Homes, NodeProcess, runCli } from '../../support/node-process.ts'
 import { Lan, lanUnavailable, type Device } from '../../support/netns.ts'
 import { waitFor } from '../../support/wait.ts'
+import { hubTag } from '../../src/house/index.ts'
+
+const FORGER = fileURLToPath(new URL('../../support/mdns-forger.ts', import.meta.url))
 
 const unavailable = lanUnavailable()
 if (unavailable !== undefined) {
@@ -56,6 +61,8 @@ describe.skipIf(unavailable !== undefined)('a house on a LAN of namespaces', () 
   let kitchen: NodeProcess
   let livingRoom: NodeProcess
   let mirror: NodeProcess
+  let porch: NodeProcess
+  let porchDevice: Device
   const hallArgs = (): string[] => ['--hub', '--parent', brainAddr, '--bus', 'embedded:0']
   let brainAddr = ''
 
@@ -144,13 +151,41 @@ describe.skipIf(unavailable !== undefined)('a house on a LAN of namespaces', () 
   })
 
   it('one hub per house: a second --hub that sees the first says so, and the one with the higher peer id yields', async () => {
-    const second = await device('porch', lan.device(), houseKey, ['--hub', '--bus', 'embedded:0'])
+    porchDevice = lan.device()
+    const second = await device('porch', porchDevice, houseKey, ['--hub', '--bus', 'embedded:0'])
+    porch = second
     const [hallId, porchId] = [(await hall.status()).peerId, (await second.status()).peerId]
     const [stays, yields] = hallId < porchId ? [hall, second] : [second, hall]
     await yields.waitForLog('the higher peer id to yield', line => /^another hub already serves this house/.test(line.msg))
     await stays.waitForLog('the lower peer id to say it stays', line => /^another hub announced itself for this house/.test(line.msg))
     if (yields === second) {
       await waitFor('the porch to link to the hall as a room', async () => (await second.status()).parent.peerId === hallId, { timeoutMs: 10_000 })
+    }
+  })
+
+  it('a forged mDNS answer pointing at a node without the key does not keep a new room from the real hub', async () => {
+    // the stranger holds no house key: it can answer on mDNS (the tag is public) but never finish a handshake
+    const strangerDevice = lan.device()
+    const stranger = new NodeProcess({ home: await homes.make('mm-stranger-'), name: 'stranger', netns: strangerDevice.ns, listen: LISTEN })
+    nodes.push(stranger)
+    await stranger.start()
+    const forged = `/ip4/${strangerDevice.ip}/tcp/4773/p2p/${(await stranger.status()).peerId}`
+    const forger = spawn('ip', ['netns', 'exec', strangerDevice.ns, process.execPath, FORGER, hubTag(await readFile(houseKey)), forged], { stdio: ['ignore', 'pipe', 'pipe'] })
+    // the hub of the house is away while the new room first looks: the forged answer is the only one it gets
+    const [hallId, porchId] = [(await hall.status()).peerId, (await porch.status()).peerId]
+    const hub = hallId < porchId ? hall : porch
+    const hubArgs = hub === hall ? hallArgs() : ['--hub', '--bus', 'embedded:0']
+    const hubDevice = hub === hall ? hallDevice : porchDevice
+    await hub.kill()
+    try {
+      const attic = await device('attic', lan.device(), houseKey, ['--bus', 'embedded:0'])
+      await attic.waitForLog('the attic to try the forged hub and fail', line => /^parent .* unreachable/.test(line.msg) && String(line.msg).includes(strangerDevice.ip), 15_000)
+      const back = await device(hub.options.name, hubDevice, houseKey, hubArgs, hub.home)
+      await waitFor('the attic to link to the real hub once it is back', async () => (await attic.status()).parent.state === 'linked', { timeoutMs: 20_000 })
+      expect((await attic.status()).parent.peerId).toBe((await back.status()).peerId)
+      expect((await stranger.status()).children).toEqual([])
+    } finally {
+      forger.kill()
     }
   })
 })
