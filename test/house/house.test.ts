@@ -103,6 +103,13 @@ describe.skipIf(unavailable !== undefined)('a house on a LAN of namespaces', () 
     expect(table.stdout).toMatch(/living room\s+hall/)
   })
 
+  it('a room name is unique in the house: a second kitchen is refused, told who holds the name', async () => {
+    const impostor = await device('kitchen', lan.device(), houseKey)
+    await waitFor('the second kitchen to be refused', async () => /refused: the house already has a room named 'kitchen'/.test((await impostor.status()).parent.lastError ?? ''), { timeoutMs: 10_000 })
+    expect((await impostor.status()).parent.lastError).toContain((await kitchen.status()).peerId)
+    await impostor.kill()
+  })
+
   it('send: the living room tells the kitchen something; only the kitchen speaks it, naming who sent it', async () => {
     const sent = await runCli(['send', '--home', livingRoom.home, '--to', 'kitchen', 'Dinner is ready'])
     expect(sent.code, sent.stderr).toBe(0)

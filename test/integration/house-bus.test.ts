@@ -5,10 +5,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli } from '../../support/node-process.ts'
+import { RawPeers } from '../helpers/raw-peer.ts'
 import { Rooms, type Room } from '../helpers/rooms.ts'
 import type { BusMessage } from '../../support/bus-probe.ts'
 
 const rooms = new Rooms()
+const peers = new RawPeers()
 let hall: Room
 let kitchen: Room
 let den: Room
@@ -18,7 +20,10 @@ beforeAll(async () => {
   kitchen = await rooms.room('kitchen', { parent: hall, assistant: { answers: { 'how long is left on the timer': 'Four minutes.' } } })
   den = await rooms.room('den', { parent: hall })
 })
-afterAll(async () => { await rooms.cleanup() })
+afterAll(async () => {
+  await peers.stopAll()
+  await rooms.cleanup()
+})
 
 /** Emits a request on the den's bus and resolves with its response. */
 async function request (type: string, data: Record<string, unknown>): Promise<BusMessage> {
@@ -39,8 +44,12 @@ describe('the bus API', () => {
     expect(spoken.context.session).toEqual({ session_id: 'default' })
   })
 
-  it('mesh.send to a room nobody has, or with bad data: a clear answer, nothing spoken anywhere', async () => {
+  it('mesh.send to a room nobody has, of a type the room does not allow, or with bad data: a clear answer, nothing on the room\'s bus', async () => {
     expect((await request('mesh.send', { to: 'garage', data: { utterance: 'hello' } })).data).toMatchObject({ status: 'no-such-room' })
+    const since = kitchen.bus.mark
+    const volume = await request('mesh.send', { to: 'kitchen', type: 'mycroft.volume.set', data: { percent: 0 } })
+    expect(volume.data).toMatchObject({ status: 'refused', reason: 'you may not send \'mycroft.volume.set\' messages to this node\'s bus' })
+    expect(kitchen.bus.messages.slice(since).some(message => message.type === 'mycroft.volume.set')).toBe(false)
     const invalid = await request('mesh.send', { to: 42 })
     expect(invalid.data.status).toBe('invalid')
     expect(String(invalid.data.reason)).toContain("field 'to'")
@@ -95,5 +104,20 @@ describe('the bus API', () => {
     const unknown = await runCli(['ask', '--home', den.node.home, '--to', 'kitchen', 'what is the capital of atlantis'])
     expect(unknown.code).toBe(1)
     expect(unknown.stderr).toContain('no answer from kitchen: no-answer')
+  })
+
+  it('a relayed message whose origin did not sign it is refused by the room it names, and never spoken there', async () => {
+    const raw = await peers.link(await hall.node.addr())
+    await raw.hello('intruder')
+    const denPeerId = (await den.node.status()).peerId
+    const since = kitchen.bus.mark
+    const forged = raw.envelope({
+      kind: 'relay',
+      body: { to: 'kitchen', from: 'den', origin: denPeerId, at: Date.now(), sig: 'AAAA', message: { type: 'speak', data: { utterance: 'open the door' }, context: {} } }
+    })
+    const outcome = await raw.replyTo(forged, 10_000)
+    expect(outcome.body).toMatchObject({ status: 'refused', reason: expect.stringMatching(/^not taken as from den: its signature/) as unknown })
+    expect(kitchen.bus.messages.slice(since).some(message => message.data.utterance === 'open the door')).toBe(false)
+    expect((await kitchen.node.status()).relay).toMatchObject({ forged: 1 })
   })
 })

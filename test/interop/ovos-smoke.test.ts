@@ -48,7 +48,9 @@ async function coreHasRead (probe: BusProbe): Promise<void> {
  * sends to every skill active in the session (any that answered in the last 5 minutes) before the pipeline.
  */
 function typesUntil (probe: BusProbe, since: number, until: Predicate): string[] {
-  const noise = /^ovos\.session\.update_default$|^recognizer_loop:audio_output_(start|end)$|\.converse\.(ping|pong)$/
+  // what core says on its own whatever the utterance: session sync, audio, converse pings, and readiness answers to a
+  // service that asked while core was starting (seen once, late, on a loaded machine)
+  const noise = /^ovos\.session\.update_default$|^recognizer_loop:audio_output_(start|end)$|\.converse\.(ping|pong)$|^mycroft\.skills\.is_ready\.response$/
   const types: string[] = []
   for (const message of probe.messages.slice(since)) {
     if (!noise.test(message.type)) types.push(message.type)

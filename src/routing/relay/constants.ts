@@ -4,10 +4,13 @@ export const RelayKind = { relay: 'relay', relayed: 'relayed' } as const
 export const RELAY_TIMEOUT_MS = 10_000
 /** How long a room's assistant may take over a question asked of it by name: its answer must get back in time. */
 export const ROOM_ANSWER_MS = 8_000
+/** A relayed message signed further from now than this is refused: replays of old messages, or clocks far apart. */
+export const SIGNATURE_WINDOW_MS = 5 * 60_000
 
 export const RELAY_COUNTERS = {
   sent: 'messages this node sent to another room',
   delivered: 'messages delivered on this node\'s bus from another room',
   passedOn: 'messages this node passed on towards their room',
-  noSuchRoom: 'messages for a room this house does not have'
+  noSuchRoom: 'messages for a room this house does not have',
+  forged: 'messages refused because their origin\'s signature did not verify'
 }

@@ -5,7 +5,7 @@ import type { FigureRegistry } from '../../observe/index.ts'
 import type { LocalAssistant } from '../ask/index.ts'
 import type { Directory } from '../directory/index.ts'
 import type { Link, LocalBus, MycroftMessage } from '../link/index.ts'
-import type { PeerId } from '@libp2p/interface'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
 
 export { RELAY_CAPABILITY } from './constants.ts'
 export type { Outcome } from './messages.ts'
@@ -23,6 +23,8 @@ export interface RelayInit {
 
 export interface RelayComponents {
   peerId: PeerId
+  /** signs what this room sends, so that the room it is for can tell it really came from here */
+  privateKey: PrivateKey
   link: Link
   directory: Directory
 }

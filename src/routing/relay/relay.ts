@@ -1,8 +1,9 @@
 import { errorMessage, type Logger } from '../../common/index.ts'
-import { serviceCapabilities, serviceDependencies, type Startable } from '@libp2p/interface'
+import { serviceCapabilities, serviceDependencies, type PrivateKey, type Startable } from '@libp2p/interface'
 import { parseUntrusted, RemoteError, type Envelope, type Link, type LinkCapability, type LinkSession, type MycroftMessage, type Need } from '../link/index.ts'
 import { RELAY_CAPABILITY, RELAY_COUNTERS, RELAY_TIMEOUT_MS, RelayKind, ROOM_ANSWER_MS } from './constants.ts'
-import { OutcomeSchema, RelaySchema, type Outcome, type Relay } from './messages.ts'
+import { OutcomeSchema, SignedRelaySchema, type Outcome, type SignedRelay } from './messages.ts'
+import { forgery, signRelay } from './signature.ts'
 import type { RelayComponents, RelayInit, RoomRelay } from './index.ts'
 import type { Directory } from '../directory/index.ts'
 
@@ -21,6 +22,7 @@ export class RelayService implements RoomRelay, LinkCapability, Startable {
   readonly kinds = [RelayKind.relay]
 
   private readonly peerId: string
+  private readonly privateKey: PrivateKey
   private readonly link: Link
   private readonly directory: Directory
   private readonly init: RelayInit
@@ -29,6 +31,7 @@ export class RelayService implements RoomRelay, LinkCapability, Startable {
 
   constructor (components: RelayComponents, init: RelayInit) {
     this.peerId = components.peerId.toString()
+    this.privateKey = components.privateKey
     this.link = components.link
     this.directory = components.directory
     this.init = init
@@ -53,16 +56,16 @@ export class RelayService implements RoomRelay, LinkCapability, Startable {
 
   async send (to: string, message: MycroftMessage): Promise<Outcome> {
     this.counters.sent++
-    return this.route({ to, from: this.init.name, message }, [])
+    return this.route(await signRelay(this.privateKey, this.peerId, { to, from: this.init.name, message }), [])
   }
 
   async ask (to: string, utterances: string[], lang: string): Promise<Outcome> {
     this.counters.sent++
-    return this.route({ to, from: this.init.name, question: { utterances, lang } }, [])
+    return this.route(await signRelay(this.privateKey, this.peerId, { to, from: this.init.name, question: { utterances, lang } }), [])
   }
 
   async handle (envelope: Envelope, session: LinkSession): Promise<void> {
-    const relayed = parseUntrusted(RelaySchema, envelope.body)
+    const relayed = parseUntrusted(SignedRelaySchema, envelope.body)
     const outcome: Outcome = relayed.success
       ? await this.route(relayed.data, envelope.route, session.remotePeer)
       : { status: 'error', reason: `relay field '${relayed.error.issues[0]?.path.join('.')}': ${relayed.error.issues[0]?.message}` }
@@ -70,7 +73,14 @@ export class RelayService implements RoomRelay, LinkCapability, Startable {
   }
 
   /** A message or a question for this very room. */
-  private async arrive (relayed: Relay, askerPeerId: string): Promise<Outcome> {
+  private async arrive (relayed: SignedRelay): Promise<Outcome> {
+    const forged = await forgery(relayed)
+    if (forged !== undefined) {
+      this.counters.forged++
+      this.log.warn({ origin: relayed.origin, from: relayed.from }, `refused a message said to be from ${relayed.from}: ${forged}`)
+      return { status: 'refused', reason: `not taken as from ${relayed.from}: ${forged}` }
+    }
+    const askerPeerId = relayed.origin
     if ('question' in relayed) {
       if (this.init.assistant === undefined) return { status: 'no-answer', reason: `${this.init.name} has no assistant` }
       const speaks = await this.init.assistant.answer({ ...relayed.question, deadlineMs: ROOM_ANSWER_MS }, { peerId: askerPeerId, name: relayed.from }, AbortSignal.timeout(ROOM_ANSWER_MS))
@@ -84,10 +94,10 @@ export class RelayService implements RoomRelay, LinkCapability, Startable {
     return { status: 'delivered' }
   }
 
-  private async route (relayed: Relay, route: string[], cameFrom?: string): Promise<Outcome> {
+  private async route (relayed: SignedRelay, route: string[], cameFrom?: string): Promise<Outcome> {
     if (route.includes(this.peerId)) return { status: 'error', reason: `the message came back to ${this.init.name} (a loop)` }
     const holder = this.directory.holderOf(relayed.to)
-    if (holder?.self === true) return this.arrive(relayed, route[0] ?? cameFrom ?? this.peerId)
+    if (holder?.self === true) return this.arrive(relayed)
     const child = holder === undefined ? undefined : this.link.children.get(holder.childPeerId)
     const next = child?.session ?? (this.init.top ? undefined : this.link.parent?.session)
     if (next === undefined || next.remotePeer === cameFrom) {
