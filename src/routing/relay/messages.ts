@@ -9,13 +9,7 @@ const Addressed = {
   from: NodeNameSchema
 }
 
-/** A message for the room's bus, or a question for the room's assistant. */
 const QuestionFields = z.object({ utterances: z.array(z.string().max(2_000)).min(1).max(16), lang: z.string().min(2).max(16) })
-const RelaySchema = z.union([
-  z.object({ ...Addressed, message: MycroftMessageSchema }).strict(),
-  z.object({ ...Addressed, question: QuestionFields }).strict()
-])
-export type Relay = z.infer<typeof RelaySchema>
 
 const Signature = {
   /** the peer id of the room it comes from: its Ed25519 key signed the rest */
@@ -23,11 +17,14 @@ const Signature = {
   at: z.number().int().min(0),
   sig: z.string().min(1).max(200)
 }
+/** A message for the room's bus, or a question for the room's assistant, signed by the room it comes from. */
 export const SignedRelaySchema = z.union([
   z.object({ ...Addressed, ...Signature, message: MycroftMessageSchema }).strict(),
   z.object({ ...Addressed, ...Signature, question: QuestionFields }).strict()
 ])
 export type SignedRelay = z.infer<typeof SignedRelaySchema>
+/** A message or a question for a room, before its origin signs it (each member of the union without the signature). */
+export type Relay = SignedRelay extends infer Member ? Member extends unknown ? Omit<Member, keyof typeof Signature> : never : never
 
 export const OutcomeSchema = z.object({
   /** delivered: the message is on the room's bus; answered / no-answer: what the room's assistant said, or that it did not know */
