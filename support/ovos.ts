@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { BusProbe } from './bus-probe.ts'
+import { BusProbe, type BusMessage } from './bus-probe.ts'
 import { freePort } from './ports.ts'
 
 const SETUP_SCRIPT = fileURLToPath(new URL('../scripts/ovos/setup-venv.sh', import.meta.url))
@@ -33,6 +33,21 @@ export async function installMeshSkill (venv: string): Promise<void> {
 export const OVOS_SKIP_MESSAGE = `SKIPPING the OVOS interop tests: no Python 3.10+ at '${process.env.MYCROFT_MESH_PYTHON ?? 'python3'}'. ` +
   'Install Python 3.10+ with its venv module (Debian/Ubuntu: apt-get install python3 python3-venv) or point ' +
   'MYCROFT_MESH_PYTHON at one; the first run then builds .cache/ovos-venv from PyPI (about a minute).'
+
+/** What the real listener puts on an utterance (fixtures): no session, so core uses the default one. */
+export const LISTENER_CONTEXT = { client_name: 'ovos_dinkum_listener', source: 'audio', destination: ['skills'] }
+
+/** A `speak` of one skill. */
+export const spokenBy = (skill: string) => (message: BusMessage): boolean =>
+  message.type === 'speak' && (message.data.meta as { skill?: string } | undefined)?.skill === skill
+
+/** The Python for the interop tests, or null after saying loudly that they are skipped. */
+export function pythonOrSkip (): string | null {
+  const python = findPython()
+  // eslint-disable-next-line no-console
+  if (python === null) console.warn(OVOS_SKIP_MESSAGE)
+  return python
+}
 
 /** The Python interpreter that setup-venv.sh will use, or null when there is none at 3.10+. Synchronous, for `describe.skipIf`. */
 export function findPython (): string | null {

@@ -4,25 +4,17 @@
  * 3.10+; see scripts/ovos/README.md.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { BusProbe, type BusMessage } from '../../support/bus-probe.ts'
+import { BusProbe } from '../../support/bus-probe.ts'
 import { Homes, NodeProcess } from '../../support/node-process.ts'
-import { FALLBACK_UNKNOWN, findPython, HELLO_WORLD, OVOS_SKIP_MESSAGE, OvosInstance, ovosVenv } from '../../support/ovos.ts'
+import { FALLBACK_UNKNOWN, HELLO_WORLD, LISTENER_CONTEXT, OVOS_SKIP_MESSAGE, OvosInstance, ovosVenv, pythonOrSkip, spokenBy } from '../../support/ovos.ts'
 import { freePort } from '../../support/ports.ts'
 import { waitFor } from '../../support/wait.ts'
 
-const python = findPython()
-if (python === null) {
-  // eslint-disable-next-line no-console
-  console.warn(OVOS_SKIP_MESSAGE)
-}
+const python = pythonOrSkip()
 
 const SETUP_TIMEOUT_MS = 15 * 60_000
 const ANSWER_MS = 20_000
-/** What the real listener puts on an utterance (fixtures): no session, so core uses the default one. */
-const LISTENER_CONTEXT = { client_name: 'ovos_dinkum_listener', source: 'audio', destination: ['skills'] }
 
-const spokenBy = (skill: string) => (message: BusMessage): boolean =>
-  message.type === 'speak' && (message.data.meta as { skill?: string } | undefined)?.skill === skill
 
 describe.skipIf(python === null)('real ovos-core on the node\'s embedded bus', () => {
   const homes = new Homes()

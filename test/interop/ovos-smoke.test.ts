@@ -5,23 +5,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BusProbe, type BusMessage } from '../../support/bus-probe.ts'
-import { FALLBACK_UNKNOWN, findPython, HELLO_WORLD, OVOS_SKIP_MESSAGE, OvosInstance, ovosVenv } from '../../support/ovos.ts'
+import { FALLBACK_UNKNOWN, HELLO_WORLD, LISTENER_CONTEXT, OVOS_SKIP_MESSAGE, OvosInstance, ovosVenv, pythonOrSkip, spokenBy } from '../../support/ovos.ts'
 
-const python = findPython()
-if (python === null) {
-  // eslint-disable-next-line no-console
-  console.warn(OVOS_SKIP_MESSAGE)
-}
+const python = pythonOrSkip()
 
 const VENV_TIMEOUT_MS = 15 * 60_000
 const ANSWER_MS = 10_000
 const BRIDGE = 'mesh-test.bridge'
-/** The context ovos-dinkum-listener puts on `recognizer_loop:utterance` (../shared/fixtures/ovos/): no session. */
-const LISTENER_CONTEXT = { client_name: 'ovos_dinkum_listener', source: 'audio', destination: ['skills'] }
 
 type Predicate = (message: BusMessage) => boolean
 const ofType = (type: string): Predicate => message => message.type === type
-const spokenBy = (skill: string): Predicate => message => message.type === 'speak' && (message.data.meta as { skill?: string } | undefined)?.skill === skill
 const inSession = (sessionId: string, predicate: Predicate): Predicate => message =>
   predicate(message) && (message.context.session as { session_id?: string } | undefined)?.session_id === sessionId
 

@@ -2,13 +2,9 @@
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { findPython, OVOS_SKIP_MESSAGE } from '../../support/ovos.ts'
+import { pythonOrSkip } from '../../support/ovos.ts'
 
-const python = findPython()
-if (python === null) {
-  // eslint-disable-next-line no-console
-  console.warn(OVOS_SKIP_MESSAGE)
-}
+const python = pythonOrSkip()
 
 describe.skipIf(python === null)('skills/ovos-skill-mycroft-mesh', () => {
   it('passes its unit tests', () => {

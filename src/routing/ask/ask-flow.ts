@@ -1,6 +1,6 @@
 import { errorMessage, type Logger } from '../../common/index.ts'
-import { serviceCapabilities, serviceDependencies, type Startable } from '@libp2p/interface'
-import { DEFAULT_TTL, LinkClosedError, parseUntrusted, RemoteError, RequestTimeoutError, type Envelope, type Link, type LinkCapability, type LinkSession, type Need } from '../link/index.ts'
+import { serviceCapabilities, serviceDependencies } from '@libp2p/interface'
+import { LinkKindService, DEFAULT_TTL, LinkClosedError, parseUntrusted, RemoteError, RequestTimeoutError, type Envelope, type LinkSession, type Need } from '../link/index.ts'
 import { ASK_CAPABILITY, ASK_DEADLINE_MS, AskKind, HOP_MARGIN_MS, LOCAL_ANSWER_SHARE, MAX_ASKS_IN_FLIGHT_PER_CHILD, ASK_COUNTERS } from './constants.ts'
 import { AnswerSchema, QuestionSchema, type Answer, type PeerRef, type Question } from './messages.ts'
 import type { AskFlow, AskFlowComponents, AskFlowInit } from './index.ts'
@@ -13,7 +13,7 @@ const ASK_NEED: Need = { permission: ASK_CAPABILITY }
  * or the root says nobody knows. Every hop adds itself to the route and lowers the ttl and the deadline;
  * a question that comes back to a node already on its route is refused as a loop.
  */
-export class AskFlowService implements AskFlow, LinkCapability, Startable {
+export class AskFlowService extends LinkKindService implements AskFlow {
   readonly [Symbol.toStringTag] = 'mycroft-mesh/ask'
   readonly [serviceCapabilities] = ['@mycroft-mesh/ask']
   readonly [serviceDependencies] = ['@mycroft-mesh/link']
@@ -21,7 +21,6 @@ export class AskFlowService implements AskFlow, LinkCapability, Startable {
   readonly permission = ASK_CAPABILITY
   readonly kinds = [AskKind.ask]
 
-  private readonly link: Link
   private readonly init: AskFlowInit
   private readonly log: Logger
   private readonly counters
@@ -29,8 +28,7 @@ export class AskFlowService implements AskFlow, LinkCapability, Startable {
   private readonly inFlight = new Map<string, number>()
 
   constructor (components: AskFlowComponents, init: AskFlowInit) {
-    // kept: libp2p's components are a proxy that looks every service up by name on each read
-    this.link = components.link
+    super(components.link)
     this.init = init
     this.log = init.log
     this.self = { peerId: components.peerId.toString(), name: init.name }
@@ -39,14 +37,6 @@ export class AskFlowService implements AskFlow, LinkCapability, Startable {
 
   get canAsk (): boolean {
     return this.link.parent?.session.supports(ASK_CAPABILITY) === true
-  }
-
-  start (): void {
-    this.link.serve(this)
-  }
-
-  stop (): void {
-    this.link.unserve(this)
   }
 
   needs (): Need {

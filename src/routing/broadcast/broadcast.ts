@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import { type Logger } from '../../common/index.ts'
-import { serviceCapabilities, serviceDependencies, type Startable } from '@libp2p/interface'
-import { parseUntrusted, type Envelope, type Link, type LinkCapability, type LinkSession, type MycroftMessage, type Need } from '../link/index.ts'
+import type { Logger } from '../../common/index.ts'
+import { serviceCapabilities, serviceDependencies } from '@libp2p/interface'
+import { LinkKindService, parseUntrusted, type Envelope, type LinkSession, type MycroftMessage, type Need } from '../link/index.ts'
 import { BROADCAST_CAPABILITY, BROADCAST_COUNTERS, BroadcastKind, SEEN_IDS } from './constants.ts'
 import { AnnouncementSchema, type Announcement } from './messages.ts'
 import type { Broadcast, BroadcastComponents, BroadcastInit } from './index.ts'
@@ -13,7 +13,7 @@ const BROADCAST_NEED: Need = { permission: BROADCAST_CAPABILITY }
  * it down to every child; each node below speaks it and passes it on down. Nobody speaks one twice (ids are
  * remembered) and the room it came from never hears it back.
  */
-export class BroadcastService implements Broadcast, LinkCapability, Startable {
+export class BroadcastService extends LinkKindService implements Broadcast {
   readonly [Symbol.toStringTag] = 'mycroft-mesh/broadcast'
   readonly [serviceCapabilities] = ['@mycroft-mesh/broadcast']
   readonly [serviceDependencies] = ['@mycroft-mesh/link']
@@ -21,28 +21,19 @@ export class BroadcastService implements Broadcast, LinkCapability, Startable {
   readonly permission = BROADCAST_CAPABILITY
   readonly kinds = [BroadcastKind.broadcast]
 
-  private readonly link: Link
   private readonly init: BroadcastInit
   private readonly log: Logger
   private readonly counters
   private readonly seen = new Set<string>()
 
   constructor (components: BroadcastComponents, init: BroadcastInit) {
-    this.link = components.link
+    super(components.link)
     this.init = init
     this.log = init.log
     this.counters = init.figures.counters('broadcast', BROADCAST_COUNTERS)
   }
 
-  start (): void {
-    this.link.serve(this)
-  }
-
-  stop (): void {
-    this.link.unserve(this)
-  }
-
-  /** From a child on its way up: `broadcast`; from the parent on its way down, the parent may speak here anyway. */
+  /** Either way, up from a child or down from the parent: `broadcast` (a parent has it by default). */
   needs (): Need {
     return BROADCAST_NEED
   }

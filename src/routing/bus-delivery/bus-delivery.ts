@@ -1,8 +1,8 @@
 import { errorMessage, type Logger } from '../../common/index.ts'
-import { serviceCapabilities, serviceDependencies, type Startable } from '@libp2p/interface'
+import { serviceCapabilities, serviceDependencies } from '@libp2p/interface'
 import { BUS_CAPABILITY, BusKind, BUS_DELIVERY_COUNTERS } from './constants.ts'
 import type { BusDelivery, BusDeliveryComponents, BusDeliveryInit, Recipient } from './index.ts'
-import { parseUntrusted, type Envelope, type Link, type LinkCapability, type LinkSession, type MycroftMessage, type Need } from '../link/index.ts'
+import { LinkKindService, parseUntrusted, type Envelope, type LinkSession, type MycroftMessage, type Need } from '../link/index.ts'
 import { BusEnvelopeSchema } from './messages.ts'
 
 function typeOf (body: unknown): string {
@@ -14,32 +14,22 @@ function typeOf (body: unknown): string {
  * Mycroft messages between a parent's bus and a child's: a parent's skill addresses a child by
  * `context.destination` and the message is spoken there. Each message needs its type allowed for the sender.
  */
-export class BusDeliveryService implements BusDelivery, LinkCapability, Startable {
+export class BusDeliveryService extends LinkKindService implements BusDelivery {
   readonly [Symbol.toStringTag] = 'mycroft-mesh/bus-delivery'
   readonly [serviceCapabilities] = ['@mycroft-mesh/bus-delivery']
   readonly [serviceDependencies] = ['@mycroft-mesh/link']
   readonly capability = BUS_CAPABILITY
   readonly kinds = [BusKind.bus]
 
-  private readonly link: Link
   private readonly init: BusDeliveryInit
   private readonly log: Logger
   private readonly counters
 
   constructor (components: BusDeliveryComponents, init: BusDeliveryInit) {
-    // kept: libp2p's components are a proxy that looks every service up by name on each read
-    this.link = components.link
+    super(components.link)
     this.init = init
     this.log = init.log
     this.counters = init.figures.counters('bus', BUS_DELIVERY_COUNTERS)
-  }
-
-  start (): void {
-    this.link.serve(this)
-  }
-
-  stop (): void {
-    this.link.unserve(this)
   }
 
   needs (envelope: Envelope): Need {

@@ -1,6 +1,6 @@
 import { errorMessage, type Logger } from '../../common/index.ts'
-import { serviceCapabilities, serviceDependencies, type Startable } from '@libp2p/interface'
-import { parseUntrusted, type Envelope, type Link, type LinkCapability, type LinkSession } from '../link/index.ts'
+import { serviceCapabilities, serviceDependencies } from '@libp2p/interface'
+import { LinkKindService, parseUntrusted, type Envelope, type LinkSession } from '../link/index.ts'
 import { DIRECTORY_CAPABILITY, DIRECTORY_COUNTERS, DirectoryKind, LIST_TIMEOUT_MS, MAX_ROOMS, REPORT_DELAY_MS } from './constants.ts'
 import { RoomListSchema, type Room } from './messages.ts'
 import type { Directory, DirectoryComponents, DirectoryInit, Holder } from './index.ts'
@@ -9,14 +9,13 @@ import type { Directory, DirectoryComponents, DirectoryInit, Holder } from './in
  * The house's directory. A child's report replaces what its parent knew of that child's subtree; the top of the
  * house answers `rooms` with everything below it, and a node below the top asks its parent.
  */
-export class DirectoryService implements Directory, LinkCapability, Startable {
+export class DirectoryService extends LinkKindService implements Directory {
   readonly [Symbol.toStringTag] = 'mycroft-mesh/directory'
   readonly [serviceCapabilities] = ['@mycroft-mesh/directory']
   readonly [serviceDependencies] = ['@mycroft-mesh/link']
   readonly capability = DIRECTORY_CAPABILITY
   readonly kinds = [DirectoryKind.subtree, DirectoryKind.rooms]
 
-  private readonly link: Link
   private readonly self: Room
   private readonly init: DirectoryInit
   private readonly log: Logger
@@ -27,21 +26,20 @@ export class DirectoryService implements Directory, LinkCapability, Startable {
   private unsubscribe?: () => void
 
   constructor (components: DirectoryComponents, init: DirectoryInit) {
-    // kept: libp2p's components are a proxy that looks every service up by name on each read
-    this.link = components.link
+    super(components.link)
     this.init = init
     this.log = init.log
     this.self = { name: init.name, peerId: components.peerId.toString(), parent: '' }
     this.counters = init.figures.counters('directory', DIRECTORY_COUNTERS)
   }
 
-  start (): void {
-    this.link.serve(this)
+  override start (): void {
+    super.start()
     this.unsubscribe = this.link.onChange(() => { this.scheduleReport() })
   }
 
-  stop (): void {
-    this.link.unserve(this)
+  override stop (): void {
+    super.stop()
     this.unsubscribe?.()
     clearTimeout(this.reportTimer)
   }

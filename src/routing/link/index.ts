@@ -15,6 +15,7 @@ export { decodeEnvelope, encodeFrame, FrameDecoder, FrameError, type Envelope } 
 export { LinkKind, NodeNameSchema, type Hello, type Welcome, type LinkErrorCode, type Verdict } from './messages.ts'
 export type { LinkSession, RequestOptions, SendOptions } from './link-session.ts'
 export { parseUntrusted } from './untrusted.ts'
+export { LinkKindService } from './link-kind.ts'
 export { MycroftMessageSchema, type LocalBus, type MycroftMessage } from './mycroft-message.ts'
 export type { GuardRequest, LinkCapability, LinkGuard, LinkRole, Need } from './capability.ts'
 

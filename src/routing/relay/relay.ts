@@ -1,6 +1,6 @@
 import { errorMessage, type Logger } from '../../common/index.ts'
-import { serviceCapabilities, serviceDependencies, type PrivateKey, type Startable } from '@libp2p/interface'
-import { parseUntrusted, RemoteError, type Envelope, type Link, type LinkCapability, type LinkSession, type MycroftMessage, type Need } from '../link/index.ts'
+import { serviceCapabilities, serviceDependencies, type PrivateKey } from '@libp2p/interface'
+import { LinkKindService, parseUntrusted, RemoteError, type Envelope, type LinkSession, type MycroftMessage, type Need } from '../link/index.ts'
 import { RELAY_CAPABILITY, RELAY_COUNTERS, RELAY_TIMEOUT_MS, RelayKind, ROOM_ANSWER_MS } from './constants.ts'
 import { OutcomeSchema, SignedRelaySchema, type Outcome, type SignedRelay } from './messages.ts'
 import { forgery, signRelay } from './signature.ts'
@@ -13,7 +13,7 @@ const RELAY_NEED: Need = { permission: RELAY_CAPABILITY }
  * Room to room. Each hop needs the `relay` permission of the peer it came from; the last hop puts the message on
  * the room's bus only if the room lets that peer send its type.
  */
-export class RelayService implements RoomRelay, LinkCapability, Startable {
+export class RelayService extends LinkKindService implements RoomRelay {
   readonly [Symbol.toStringTag] = 'mycroft-mesh/relay'
   readonly [serviceCapabilities] = ['@mycroft-mesh/relay']
   readonly [serviceDependencies] = ['@mycroft-mesh/link', '@mycroft-mesh/directory']
@@ -23,28 +23,19 @@ export class RelayService implements RoomRelay, LinkCapability, Startable {
 
   private readonly peerId: string
   private readonly privateKey: PrivateKey
-  private readonly link: Link
   private readonly directory: Directory
   private readonly init: RelayInit
   private readonly log: Logger
   private readonly counters
 
   constructor (components: RelayComponents, init: RelayInit) {
+    super(components.link)
     this.peerId = components.peerId.toString()
     this.privateKey = components.privateKey
-    this.link = components.link
     this.directory = components.directory
     this.init = init
     this.log = init.log
     this.counters = init.figures.counters('relay', RELAY_COUNTERS)
-  }
-
-  start (): void {
-    this.link.serve(this)
-  }
-
-  stop (): void {
-    this.link.unserve(this)
   }
 
   /** A message for this very room: its type must be allowed the peer it came from; anything else: `relay`. */
