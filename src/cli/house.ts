@@ -5,7 +5,8 @@ import type { Command, Option } from 'commander'
 
 function formatRooms (rooms: Room[]): string {
   const width = Math.max(4, ...rooms.map(room => room.name.length))
-  return [`${'room'.padEnd(width)}  hangs under`, ...rooms.map(room => `${room.name.padEnd(width)}  ${room.parent === '' ? '(top of the house)' : room.parent}`)].join('\n')
+  const line = (room: Room): string => `${room.name.padEnd(width)}  ${room.state.padEnd(7)}  ${room.parent === '' ? '(top of the house)' : room.parent}`
+  return [`${'room'.padEnd(width)}  ${'state'.padEnd(7)}  hangs under`, ...rooms.map(line)].join('\n')
 }
 
 function parseData (text: string | undefined): Record<string, unknown> | undefined {

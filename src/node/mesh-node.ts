@@ -111,7 +111,7 @@ export class MeshNode {
           }),
           ask: askFlow({ name: config.name, log, figures: this.figures, assistant: bridge, maxInFlightPerChild: config.maxAsksInFlightPerChild }),
           bus: busDelivery({ log, figures: this.figures, bus: bridge }),
-          directory: directory({ name: config.name, top: config.hub, log, figures: this.figures }),
+          directory: directory({ name: config.name, top: config.hub, log, figures: this.figures, known: () => knownChildren(store) }),
           relay: relay({ name: config.name, top: config.hub, log, figures: this.figures, bus: bridge, assistant: bridge }),
           broadcast: broadcast({ name: config.name, top: config.hub, log, figures: this.figures, bus: bridge }),
           ...(houseKey === undefined || !config.mdns ? {} : { house: houseDiscovery({ houseKey, hub: config.hub, log, figures: this.figures }) })
@@ -194,4 +194,9 @@ export class MeshNode {
     if (this.libp2p === undefined) throw new Error('the node is not started')
     return this.libp2p
   }
+}
+
+/** The children this node has admitted and not revoked: the rooms it lists as offline while they are away. */
+function knownChildren (store: TrustStore): Array<{ peerId: string, name: string }> {
+  return store.peers().filter(peer => peer.revokedAt === null && (peer.role === 'child' || peer.role === 'room'))
 }

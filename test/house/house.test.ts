@@ -97,10 +97,10 @@ describe.skipIf(unavailable !== undefined)('a house on a LAN of namespaces', () 
       const listed = await runCli(['rooms', '--home', mirror.home, '--json'])
       return listed.code === 0 && (JSON.parse(listed.stdout) as unknown[]).length === 4
     })
-    const rooms = JSON.parse((await runCli(['rooms', '--home', mirror.home, '--json'])).stdout) as Array<{ name: string, parent: string }>
-    expect(rooms.map(room => [room.name, room.parent]).sort()).toEqual([['hall', ''], ['kitchen', 'hall'], ['living room', 'hall'], ['mirror', 'hall']])
+    const rooms = JSON.parse((await runCli(['rooms', '--home', mirror.home, '--json'])).stdout) as Array<{ name: string, parent: string, state: string }>
+    expect(rooms.map(room => [room.name, room.state, room.parent]).sort()).toEqual([['hall', 'linked', ''], ['kitchen', 'linked', 'hall'], ['living room', 'linked', 'hall'], ['mirror', 'linked', 'hall']])
     const table = await runCli(['rooms', '--home', kitchen.home])
-    expect(table.stdout).toMatch(/living room\s+hall/)
+    expect(table.stdout).toMatch(/living room\s+linked\s+hall/)
   })
 
   it('a room name is unique in the house: a second kitchen is refused, told who holds the name', async () => {

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli } from '../../support/node-process.ts'
+import { waitFor } from '../../support/wait.ts'
 import { RawPeers } from '../helpers/raw-peer.ts'
 import { Rooms, type Room } from '../helpers/rooms.ts'
 import type { BusMessage } from '../../support/bus-probe.ts'
@@ -119,5 +120,15 @@ describe('the bus API', () => {
     expect(outcome.body).toMatchObject({ status: 'refused', reason: expect.stringMatching(/^not taken as from den: its signature/) as unknown })
     expect(kitchen.bus.messages.slice(since).some(message => message.data.utterance === 'open the door')).toBe(false)
     expect((await kitchen.node.status()).relay).toMatchObject({ forged: 1 })
+  })
+
+  it('a room that is away is listed offline, and a message for it says so', async () => {
+    await den.node.kill()
+    await waitFor('the hall to notice the den is gone', async () => !(await hall.node.status()).children.some(child => child.name === 'den'))
+    const listed = JSON.parse((await runCli(['rooms', '--home', kitchen.node.home, '--json'])).stdout) as Array<{ name: string, state: string }>
+    expect(listed).toContainEqual(expect.objectContaining({ name: 'den', state: 'offline' }))
+    const sent = await runCli(['send', '--home', kitchen.node.home, '--to', 'den', 'are you there'])
+    expect(sent.code).toBe(1)
+    expect(sent.stderr).toContain('not delivered to den: offline (den is a room of this house, but it is not linked now)')
   })
 })

@@ -29,7 +29,7 @@ export class DirectoryService extends LinkKindService implements Directory {
     super(components.link)
     this.init = init
     this.log = init.log
-    this.self = { name: init.name, peerId: components.peerId.toString(), parent: '' }
+    this.self = { name: init.name, peerId: components.peerId.toString(), parent: '', state: 'linked' }
     this.counters = init.figures.counters('directory', DIRECTORY_COUNTERS)
   }
 
@@ -84,19 +84,26 @@ export class DirectoryService extends LinkKindService implements Directory {
   holderOf (name: string): Holder | undefined {
     if (name === this.self.name) return { self: true }
     for (const child of this.link.children.values()) {
-      if (child.name === name) return { self: false, childPeerId: child.peerId }
-      if (this.reports.get(child.peerId)?.some(room => room.name === name) === true) return { self: false, childPeerId: child.peerId }
+      const below = this.reports.get(child.peerId)?.find(room => room.name === name)
+      if (child.name === name || below?.state === 'linked') return { self: false, childPeerId: child.peerId }
+      if (below !== undefined) return { self: false, offline: true }
     }
-    return undefined
+    return this.offlineChildren().some(room => room.name === name) ? { self: false, offline: true } : undefined
   }
 
-  /** Every room below this node: each linked child, and what it reported below itself. */
+  /** Every room below this node: each linked child and what it reported below itself, then the known ones offline. */
   private subtree (): Room[] {
     const rooms: Room[] = []
     for (const child of this.link.children.values()) {
-      rooms.push({ name: child.name, peerId: child.peerId, parent: this.self.name }, ...(this.reports.get(child.peerId) ?? []))
+      rooms.push({ name: child.name, peerId: child.peerId, parent: this.self.name, state: 'linked' }, ...(this.reports.get(child.peerId) ?? []))
     }
-    return rooms.slice(0, MAX_ROOMS)
+    return [...rooms, ...this.offlineChildren()].slice(0, MAX_ROOMS)
+  }
+
+  private offlineChildren (): Room[] {
+    return (this.init.known?.() ?? [])
+      .filter(peer => !this.link.children.has(peer.peerId))
+      .map(peer => ({ name: peer.name, peerId: peer.peerId, parent: this.self.name, state: 'offline' as const }))
   }
 
   private scheduleReport (): void {

@@ -14,6 +14,8 @@ export interface DirectoryInit {
   top: boolean
   log: Logger
   figures: FigureRegistry
+  /** the children this node knows (its trust store), so that the house lists the ones not linked now as offline */
+  known?: () => Array<{ peerId: string, name: string }>
 }
 
 export interface DirectoryComponents {
@@ -21,8 +23,8 @@ export interface DirectoryComponents {
   link: Link
 }
 
-/** Where a room is: this node itself, or the linked child under which it hangs. */
-export type Holder = { self: true } | { self: false, childPeerId: string }
+/** Where a room is: this node itself, the linked child under which it hangs, or known here but offline. */
+export type Holder = { self: true } | { self: false, childPeerId: string } | { self: false, offline: true }
 
 /**
  * The rooms of the house: every node tells its parent the rooms of its subtree when they change, so the top of the

@@ -28,7 +28,7 @@ export type Relay = SignedRelay extends infer Member ? Member extends unknown ? 
 
 export const OutcomeSchema = z.object({
   /** delivered: the message is on the room's bus; answered / no-answer: what the room's assistant said, or that it did not know */
-  status: z.enum(['delivered', 'answered', 'no-answer', 'refused', 'no-such-room', 'error']),
+  status: z.enum(['delivered', 'answered', 'no-answer', 'refused', 'no-such-room', 'offline', 'error']),
   speaks: z.array(SpeakSchema).max(64).optional(),
   reason: z.string().max(1_024).optional()
 })

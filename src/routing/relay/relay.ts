@@ -89,6 +89,7 @@ export class RelayService extends LinkKindService implements RoomRelay {
     if (route.includes(this.peerId)) return { status: 'error', reason: `the message came back to ${this.init.name} (a loop)` }
     const holder = this.directory.holderOf(relayed.to)
     if (holder?.self === true) return this.arrive(relayed)
+    if (holder !== undefined && 'offline' in holder) return { status: 'offline', reason: `${relayed.to} is a room of this house, but it is not linked now` }
     const child = holder === undefined ? undefined : this.link.children.get(holder.childPeerId)
     const next = child?.session ?? (this.init.top ? undefined : this.link.parent?.session)
     if (next === undefined || next.remotePeer === cameFrom) {
