@@ -9,7 +9,7 @@ import { UnhandledDetector, type Unhandled } from './detector.ts'
 import { isRecord, type BusMessage } from './message.ts'
 import type { MessageBus } from './bus.ts'
 import type { BusBridge, BusBridgeFigures, BusBridgeInit, Mesh } from './index.ts'
-import type { PeerRef, Question, Speak } from '../routing/index.ts'
+import type { PeerRef, Question, Sender, Speak } from '../routing/index.ts'
 
 /** Is a messagebus answering at `url`? */
 export async function probeBus (url: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<boolean> {
@@ -90,7 +90,7 @@ export class BusBridgeService implements BusBridge {
   }
 
   /** A message another node sent this one: put it on the local bus so the local audio speaks it. */
-  emitFromMesh (message: BusMessage, from: string): void {
+  emitFromMesh (message: BusMessage, from: Sender): void {
     const context = Object.fromEntries(Object.entries(message.context).filter(([key]) => !['session', 'destination', 'source'].includes(key)))
     this.connection?.client.emit({
       type: message.type,
@@ -100,9 +100,9 @@ export class BusBridgeService implements BusBridge {
         source: 'mycroft-mesh',
         destination: ['audio'],
         session: { session_id: 'default' },
-        // for the skills that answer: who sent it
-        mesh: { from },
-        [MESH_CONTEXT_KEY]: { ...(isRecord(context[MESH_CONTEXT_KEY]) ? context[MESH_CONTEXT_KEY] : {}), answer: true, from }
+        // for the skills that answer: who sent it, by name and by the peer id its link or signature proved
+        mesh: { from: from.name, from_peer: from.peerId },
+        [MESH_CONTEXT_KEY]: { ...(isRecord(context[MESH_CONTEXT_KEY]) ? context[MESH_CONTEXT_KEY] : {}), answer: true, from: from.name }
       }
     })
   }

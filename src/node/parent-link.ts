@@ -87,6 +87,8 @@ export class ParentLink {
    */
   private readonly failedHubs = new Map<string, number>()
   private candidate?: string
+  /** the parent being written down (trust store, config): a stop waits for it */
+  private remembering?: Promise<void>
   /** the config or an invite names the parent: mDNS may only tell where it moved */
   private readonly configured: boolean
 
@@ -132,6 +134,8 @@ export class ParentLink {
     this.controller.abort()
     await this.current?.session.close(reason)
     await this.running
+    // a node stopped right after joining still keeps its parent
+    await this.remembering
   }
 
   status (): ParentStatus {
@@ -175,7 +179,7 @@ export class ParentLink {
         this.lastError = null
         this.enter('linked')
         this.log.info({ parent: session.peerId, addr: session.remoteAddr }, `linked to parent ${session.welcome.name}`)
-        void this.remember(session, this.invite !== undefined || this.found)
+        this.remembering = this.remember(session, this.invite !== undefined || this.found)
         if (this.found) this.pinned = session.peerId
         this.invite = undefined
         this.found = false

@@ -41,7 +41,7 @@ describe('the bus API', () => {
     expect(response.context.destination).toBe('test-skill')
     const spoken = await kitchen.bus.waitFor('the kitchen to speak it', message => message.type === 'speak', 5_000, { since })
     expect(spoken.data.utterance).toBe('Dinner is ready')
-    expect(spoken.context.mesh).toEqual({ from: 'den' })
+    expect(spoken.context.mesh).toEqual({ from: 'den', from_peer: (await den.node.status()).peerId })
     expect(spoken.context.session).toEqual({ session_id: 'default' })
   })
 
@@ -73,7 +73,7 @@ describe('the bus API', () => {
     await request('mesh.broadcast', { data: { utterance: 'Leaving in five' } })
     for (const [room, mark] of [[hall, since.hall], [kitchen, since.kitchen]] as const) {
       const heard = await room.bus.waitFor(`${room.node.options.name} to speak it`, message => message.type === 'speak' && message.data.utterance === 'Leaving in five', 5_000, { since: mark })
-      expect(heard.context.mesh).toEqual({ from: 'den' })
+      expect(heard.context.mesh).toEqual({ from: 'den', from_peer: (await den.node.status()).peerId })
     }
     expect(kitchen.bus.messages.slice(since.kitchen).some(message => message.data.utterance === 'Leaving now')).toBe(false)
     expect(den.bus.messages.some(message => message.type === 'speak' && message.data.utterance === 'Leaving in five')).toBe(false)
@@ -130,5 +130,21 @@ describe('the bus API', () => {
     const sent = await runCli(['send', '--home', kitchen.node.home, '--to', 'den', 'are you there'])
     expect(sent.code).toBe(1)
     expect(sent.stderr).toContain('not delivered to den: offline (den is a room of this house, but it is not linked now)')
+  })
+
+  it('an announcement whose origin did not sign it is dropped by the first node it reaches, and spoken nowhere', async () => {
+    const raw = await peers.link(await hall.node.addr())
+    await raw.hello('shouter')
+    // allowed to announce, so that what stops it is the signature, not the permission
+    expect((await runCli(['allow', '--home', hall.node.home, 'shouter', 'broadcast'])).code).toBe(0)
+    const since = kitchen.bus.mark
+    const forged = raw.envelope({
+      kind: 'broadcast',
+      body: { id: 'forged-1', from: 'kitchen', origin: (await kitchen.node.status()).peerId, at: Date.now(), sig: 'AAAA', message: { type: 'speak', data: { utterance: 'fire drill' }, context: {} } }
+    })
+    const refused = await raw.replyTo(forged, 5_000)
+    expect(refused.body).toMatchObject({ code: 'forbidden', message: expect.stringMatching(/^announcement not taken as from kitchen: its signature/) as unknown })
+    expect((await hall.node.status()).broadcast).toMatchObject({ forged: 1 })
+    expect([...hall.bus.messages, ...kitchen.bus.messages.slice(since)].some(message => message.data.utterance === 'fire drill')).toBe(false)
   })
 })

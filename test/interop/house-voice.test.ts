@@ -59,7 +59,7 @@ describe.skipIf(python === null)('the house by voice, on real OVOS', () => {
     const since = { living: livingBus.mark, kitchen: kitchenBus.mark }
     livingBus.emit({ type: 'recognizer_loop:utterance', data: { utterances: ['tell the kitchen dinner is ready'], lang: 'en-US' }, context: LISTENER_CONTEXT })
     const heard = await kitchenBus.waitFor('the kitchen to speak it', message => message.type === 'speak' && message.data.utterance === 'dinner is ready', ANSWER_MS, { since: since.kitchen })
-    expect(heard.context.mesh).toEqual({ from: 'living room' })
+    expect(heard.context.mesh).toMatchObject({ from: 'living room' })
     expect((heard.context.session as { session_id?: string }).session_id).toBe('default')
     const confirmed = await livingBus.waitFor('the living room to confirm', spokenBy(MESH_SKILL), ANSWER_MS, { since: since.living })
     expect(confirmed.data.utterance).toBe('I told the kitchen.')

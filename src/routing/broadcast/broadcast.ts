@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import type { Logger } from '../../common/index.ts'
-import { serviceCapabilities, serviceDependencies } from '@libp2p/interface'
-import { LinkKindService, parseUntrusted, type Envelope, type LinkSession, type MycroftMessage, type Need } from '../link/index.ts'
-import { BROADCAST_CAPABILITY, BROADCAST_COUNTERS, BroadcastKind, SEEN_IDS } from './constants.ts'
+import { serviceCapabilities, serviceDependencies, type PrivateKey } from '@libp2p/interface'
+import { forgery, LinkKindService, parseUntrusted, signAsOrigin, type Envelope, type LinkSession, type MycroftMessage, type Need } from '../link/index.ts'
+import { BROADCAST_CAPABILITY, BROADCAST_COUNTERS, BROADCAST_PURPOSE, BroadcastKind, SEEN_IDS } from './constants.ts'
 import { AnnouncementSchema, type Announcement } from './messages.ts'
 import type { Broadcast, BroadcastComponents, BroadcastInit } from './index.ts'
 
@@ -21,6 +21,8 @@ export class BroadcastService extends LinkKindService implements Broadcast {
   readonly permission = BROADCAST_CAPABILITY
   readonly kinds = [BroadcastKind.broadcast]
 
+  private readonly peerId: string
+  private readonly privateKey: PrivateKey
   private readonly init: BroadcastInit
   private readonly log: Logger
   private readonly counters
@@ -28,6 +30,8 @@ export class BroadcastService extends LinkKindService implements Broadcast {
 
   constructor (components: BroadcastComponents, init: BroadcastInit) {
     super(components.link)
+    this.peerId = components.peerId.toString()
+    this.privateKey = components.privateKey
     this.init = init
     this.log = init.log
     this.counters = init.figures.counters('broadcast', BROADCAST_COUNTERS)
@@ -40,16 +44,23 @@ export class BroadcastService extends LinkKindService implements Broadcast {
 
   async announce (message: MycroftMessage): Promise<number> {
     this.counters.announced++
-    return this.pass({ id: randomUUID(), from: this.init.name, message })
+    return this.pass(await signAsOrigin(this.privateKey, this.peerId, BROADCAST_PURPOSE, { id: randomUUID(), from: this.init.name, message }))
   }
 
-  handle (envelope: Envelope, session: LinkSession): void {
+  async handle (envelope: Envelope, session: LinkSession): Promise<void> {
     const announcement = parseUntrusted(AnnouncementSchema, envelope.body)
     if (!announcement.success) {
-      void session.sendError('invalid', `broadcast field '${announcement.error.issues[0]?.path.join('.')}': ${announcement.error.issues[0]?.message}`, envelope.id)
+      await session.sendError('invalid', `broadcast field '${announcement.error.issues[0]?.path.join('.')}': ${announcement.error.issues[0]?.message}`, envelope.id)
       return
     }
-    void this.pass(announcement.data, session)
+    const forged = await forgery(BROADCAST_PURPOSE, announcement.data)
+    if (forged !== undefined) {
+      this.counters.forged++
+      this.log.warn({ origin: announcement.data.origin, from: announcement.data.from }, `dropped an announcement said to be from ${announcement.data.from}: ${forged}`)
+      await session.sendError('forbidden', `announcement not taken as from ${announcement.data.from}: ${forged}`, envelope.id)
+      return
+    }
+    await this.pass(announcement.data, session)
   }
 
   /** Up towards the top, or (at the top, and from the parent) spoken here and sent down to every child. */
@@ -64,7 +75,7 @@ export class BroadcastService extends LinkKindService implements Broadcast {
     if (announcement.from !== this.init.name) {
       this.counters.spoken++
       this.log.info({ from: announcement.from }, `${announcement.from} announced something to the house`)
-      this.init.bus?.emitFromMesh(announcement.message, announcement.from)
+      this.init.bus?.emitFromMesh(announcement.message, { name: announcement.from, peerId: announcement.origin })
     }
     const down = [...this.link.children.values()].map(child => child.session).filter(session => session !== cameFrom)
     return this.sendTo(down, announcement)

@@ -2,6 +2,7 @@ import { BroadcastService } from './broadcast.ts'
 import type { Logger } from '../../common/index.ts'
 import type { FigureRegistry } from '../../observe/index.ts'
 import type { Link, LocalBus, MycroftMessage } from '../link/index.ts'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
 
 export { BROADCAST_CAPABILITY } from './constants.ts'
 
@@ -15,6 +16,9 @@ export interface BroadcastInit {
 }
 
 export interface BroadcastComponents {
+  peerId: PeerId
+  /** signs this room's announcements, so that every room can tell they really came from here */
+  privateKey: PrivateKey
   link: Link
 }
 

@@ -74,6 +74,6 @@ export class BusDeliveryService extends LinkKindService implements BusDelivery {
     }
     this.counters.fromParent++
     this.log.debug({ type: message.type }, `${parent.welcome.name} sent a ${message.type} for this node's bus`)
-    this.init.bus.emitFromMesh(message, parent.welcome.name)
+    this.init.bus.emitFromMesh(message, { name: parent.welcome.name, peerId: parent.peerId })
   }
 }

@@ -8,8 +8,14 @@ export const MycroftMessageSchema = z.object({
 })
 export type MycroftMessage = z.infer<typeof MycroftMessageSchema>
 
+/** Who sent a message: the name it goes by, and the peer id the link or its signature proved. */
+export interface Sender {
+  name: string
+  peerId: string
+}
+
 /** This node's bus, where what other nodes send it is spoken. */
 export interface LocalBus {
-  /** Puts a message another node sent on the local bus, for the local audio; `from` names the sender. */
-  emitFromMesh: (message: MycroftMessage, from: string) => void
+  /** Puts a message another node sent on the local bus, for the local audio; `from` is the node that sent it. */
+  emitFromMesh: (message: MycroftMessage, from: Sender) => void
 }

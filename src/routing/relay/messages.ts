@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { SpeakSchema } from '../ask/index.ts'
-import { MycroftMessageSchema, NodeNameSchema } from '../link/index.ts'
+import { MycroftMessageSchema, NodeNameSchema, OriginSignatureFields } from '../link/index.ts'
 
 const Addressed = {
   /** the room it is for */
@@ -11,20 +11,14 @@ const Addressed = {
 
 const QuestionFields = z.object({ utterances: z.array(z.string().max(2_000)).min(1).max(16), lang: z.string().min(2).max(16) })
 
-const Signature = {
-  /** the peer id of the room it comes from: its Ed25519 key signed the rest */
-  origin: z.string().min(1).max(128),
-  at: z.number().int().min(0),
-  sig: z.string().min(1).max(200)
-}
 /** A message for the room's bus, or a question for the room's assistant, signed by the room it comes from. */
 export const SignedRelaySchema = z.union([
-  z.object({ ...Addressed, ...Signature, message: MycroftMessageSchema }).strict(),
-  z.object({ ...Addressed, ...Signature, question: QuestionFields }).strict()
+  z.object({ ...Addressed, ...OriginSignatureFields, message: MycroftMessageSchema }).strict(),
+  z.object({ ...Addressed, ...OriginSignatureFields, question: QuestionFields }).strict()
 ])
 export type SignedRelay = z.infer<typeof SignedRelaySchema>
 /** A message or a question for a room, before its origin signs it (each member of the union without the signature). */
-export type Relay = SignedRelay extends infer Member ? Member extends unknown ? Omit<Member, keyof typeof Signature> : never : never
+export type Relay = SignedRelay extends infer Member ? Member extends unknown ? Omit<Member, keyof typeof OriginSignatureFields> : never : never
 
 export const OutcomeSchema = z.object({
   /** delivered: the message is on the room's bus; answered / no-answer: what the room's assistant said, or that it did not know */

@@ -1,9 +1,8 @@
 import { errorMessage, type Logger } from '../../common/index.ts'
 import { serviceCapabilities, serviceDependencies, type PrivateKey } from '@libp2p/interface'
-import { LinkKindService, parseUntrusted, RemoteError, type Envelope, type LinkSession, type MycroftMessage, type Need } from '../link/index.ts'
-import { RELAY_CAPABILITY, RELAY_COUNTERS, RELAY_TIMEOUT_MS, RelayKind, ROOM_ANSWER_MS } from './constants.ts'
+import { forgery, LinkKindService, parseUntrusted, signAsOrigin, RemoteError, type Envelope, type LinkSession, type MycroftMessage, type Need } from '../link/index.ts'
+import { RELAY_CAPABILITY, RELAY_COUNTERS, RELAY_PURPOSE, RELAY_TIMEOUT_MS, RelayKind, ROOM_ANSWER_MS } from './constants.ts'
 import { OutcomeSchema, SignedRelaySchema, type Outcome, type SignedRelay } from './messages.ts'
-import { forgery, signRelay } from './signature.ts'
 import type { RelayComponents, RelayInit, RoomRelay } from './index.ts'
 import type { Directory } from '../directory/index.ts'
 
@@ -47,12 +46,12 @@ export class RelayService extends LinkKindService implements RoomRelay {
 
   async send (to: string, message: MycroftMessage): Promise<Outcome> {
     this.counters.sent++
-    return this.route(await signRelay(this.privateKey, this.peerId, { to, from: this.init.name, message }), [])
+    return this.route(await signAsOrigin(this.privateKey, this.peerId, RELAY_PURPOSE, { to, from: this.init.name, message }), [])
   }
 
   async ask (to: string, utterances: string[], lang: string): Promise<Outcome> {
     this.counters.sent++
-    return this.route(await signRelay(this.privateKey, this.peerId, { to, from: this.init.name, question: { utterances, lang } }), [])
+    return this.route(await signAsOrigin(this.privateKey, this.peerId, RELAY_PURPOSE, { to, from: this.init.name, question: { utterances, lang } }), [])
   }
 
   async handle (envelope: Envelope, session: LinkSession): Promise<void> {
@@ -65,7 +64,7 @@ export class RelayService extends LinkKindService implements RoomRelay {
 
   /** A message or a question for this very room. */
   private async arrive (relayed: SignedRelay): Promise<Outcome> {
-    const forged = await forgery(relayed)
+    const forged = await forgery(RELAY_PURPOSE, relayed)
     if (forged !== undefined) {
       this.counters.forged++
       this.log.warn({ origin: relayed.origin, from: relayed.from }, `refused a message said to be from ${relayed.from}: ${forged}`)
@@ -81,7 +80,7 @@ export class RelayService extends LinkKindService implements RoomRelay {
     if (this.init.bus === undefined) return { status: 'refused', reason: `${this.init.name} has no bus to speak on` }
     this.counters.delivered++
     this.log.info({ from: relayed.from, type: relayed.message.type }, `${relayed.from} sent this room a ${relayed.message.type}`)
-    this.init.bus.emitFromMesh(relayed.message, relayed.from)
+    this.init.bus.emitFromMesh(relayed.message, { name: relayed.from, peerId: relayed.origin })
     return { status: 'delivered' }
   }
 
