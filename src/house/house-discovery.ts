@@ -60,7 +60,7 @@ export class HouseDiscoveryService implements HouseDiscovery, Startable {
       return false
     }
     this.yielded = true
-    this.init.log.warn({ hub: other.peerId }, `another hub already serves this house (${other.peerId}, lower peer id): this node stops announcing itself as the hub and links to it`)
+    this.init.log.warn({ hub: other.peerId }, `another hub already serves this house (${other.peerId}, lower peer id): this node stops announcing itself as the hub, and links to it unless it has a parent of its own`)
     await this.stop()
     await this.listen(false)
     return true
