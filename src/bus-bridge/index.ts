@@ -6,7 +6,6 @@ import type { Logger } from '../common/index.ts'
 import type { FigureRegistry } from '../observe/index.ts'
 import type { Answer, Outcome, PeerRef, Question, Room, Sender, Speak } from '../routing/index.ts'
 
-export { probeBus } from './bridge.ts'
 export { BusClient } from './bus-client.ts'
 export type { BusClientCounters, BusState, MessageBus } from './bus.ts'
 export { EmbeddedBus } from './bus-server.ts'
@@ -52,7 +51,7 @@ export interface MeshDelivery {
 }
 
 /** The house, for local skills (`mesh.send`, `mesh.broadcast`, `mesh.rooms`). */
-export interface MeshHouse {
+interface MeshHouse {
   relay: { send: (to: string, message: BusMessage) => Promise<Outcome>, ask: (to: string, utterances: string[], lang: string) => Promise<Outcome> }
   broadcast: { announce: (message: BusMessage) => Promise<number> }
   directory: { rooms: () => Promise<Room[]> }

@@ -1,3 +1,4 @@
+import type { z } from 'zod'
 import { chmod, unlink } from 'node:fs/promises'
 import { createServer, request, type Server } from 'node:http'
 import { ExitCode, UserError } from '../common/index.ts'
@@ -21,6 +22,13 @@ export class ControlRefusal extends Error {
 }
 
 const MAX_CONTROL_BODY = 64 * 1024
+
+/** A control request's body as `schema` says, or a refusal naming the field that is wrong. */
+export function parseRequest<T> (schema: z.ZodType<T>, body: unknown): T {
+  const parsed = schema.safeParse(body)
+  if (!parsed.success) throw new ControlRefusal(`${parsed.error.issues[0]?.path.join('.') || 'request'}: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
+  return parsed.data
+}
 
 export class NodeNotRunningError extends UserError {
   constructor (home: string) {

@@ -1,2 +1,2 @@
 export { defaultHomeDir, homePaths, ensureHome, type HomePaths } from './home.ts'
-export { startControlServer, queryControl, NodeNotRunningError, ControlRefusal, type ControlRoutes } from './control.ts'
+export { startControlServer, queryControl, ControlRefusal, parseRequest, type ControlRoutes } from './control.ts'

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { ControlRefusal, type ControlRoutes } from '../control/index.ts'
+import { parseRequest, type ControlRoutes } from '../control/index.ts'
 import { NodeNameSchema, type AskFlow, type Broadcast, type Directory, type MycroftMessage, type Outcome, type RoomRelay } from '../routing/index.ts'
 
 /** What the house commands need of the running node. */
@@ -20,12 +20,6 @@ const SendRequest = z.object({
 const AnnounceRequest = z.object({ text: z.string().min(1).max(8_000) })
 const AskRequest = z.object({ to: NodeNameSchema.optional(), text: z.string().min(1).max(2_000), lang: z.string().min(2).max(16).default('en-US') })
 
-function parse<T> (schema: z.ZodType<T>, body: unknown): T {
-  const parsed = schema.safeParse(body)
-  if (!parsed.success) throw new ControlRefusal(`${parsed.error.issues[0]?.path.join('.') || 'request'}: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
-  return parsed.data
-}
-
 const speak = (text: string): MycroftMessage => ({ type: 'speak', data: { utterance: text, expect_response: false, lang: 'en-US' }, context: {} })
 
 /** The control routes of the house: its rooms, a message to one room, an announcement to all. */
@@ -33,16 +27,16 @@ export function houseRoutes (house: HousePort): ControlRoutes {
   return {
     'GET /rooms': async () => house.directory.rooms(),
     'POST /send': async body => {
-      const request = parse(SendRequest, body)
+      const request = parseRequest(SendRequest, body)
       const message = request.type === 'speak' && request.data === undefined
         ? speak(request.text ?? '')
         : { type: request.type, data: request.data ?? { utterance: request.text }, context: {} }
       return house.relay.send(request.to, message)
     },
-    'POST /announce': async body => ({ rooms: await house.broadcast.announce(speak(parse(AnnounceRequest, body).text)) }),
+    'POST /announce': async body => ({ rooms: await house.broadcast.announce(speak(parseRequest(AnnounceRequest, body).text)) }),
     /** One room's assistant by name, or (no `to`) up the tree as an unhandled utterance would go. */
     'POST /ask': async (body): Promise<Outcome> => {
-      const { to, text, lang } = parse(AskRequest, body)
+      const { to, text, lang } = parseRequest(AskRequest, body)
       if (to !== undefined) return house.relay.ask(to, [text], lang)
       const answer = await house.ask.ask([text], lang)
       return answer.status === 'answered'

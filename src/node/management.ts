@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { applyPermission, encodeInviteToken, ipMatcher, ipOf, parseCidr, permissionNamed, RoleSchema, type AccessControl, type PeerRecord, type TrustStore } from '../access/index.ts'
 import { NodeNameSchema, type Link } from '../routing/index.ts'
-import { ControlRefusal, type ControlRoutes } from '../control/index.ts'
+import { ControlRefusal, parseRequest, type ControlRoutes } from '../control/index.ts'
 import type { Connection } from '@libp2p/interface'
 
 /** What managing access needs of the running node. */
@@ -32,12 +32,6 @@ const PermissionRequest = PeerRequest.extend({
   framesPerSecond: z.number().int().min(1).max(100_000).optional()
 }).refine(request => request.what.length > 0 || request.framesPerSecond !== undefined, { message: 'name something to allow or deny, or a rate' })
 const IpRequest = z.object({ cidr: z.string().refine(text => parseCidr(text) !== undefined, { message: 'not an IP address or CIDR' }) })
-
-function parse<T> (schema: z.ZodType<T>, body: unknown): T {
-  const parsed = schema.safeParse(body)
-  if (!parsed.success) throw new ControlRefusal(`${parsed.error.issues[0]?.path.join('.') ?? 'request'}: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
-  return parsed.data
-}
 
 /** Loopback addresses go last: a token is mostly used from another machine. */
 function inviteAddrs (addrs: string[]): string[] {
@@ -73,7 +67,7 @@ export function managementRoutes (node: ManagementPort): ControlRoutes {
 
   return {
     'POST /invites': async body => {
-      const request = parse(InviteRequest, body)
+      const request = parseRequest(InviteRequest, body)
       const holder = store.find(request.name)
       if (holder !== undefined && holder.revokedAt === null) {
         throw new ControlRefusal(`the name '${request.name}' already belongs to ${holder.peerId}; revoke it first or pick another name`)
@@ -93,7 +87,7 @@ export function managementRoutes (node: ManagementPort): ControlRoutes {
     'GET /peers': () => store.peers().map(listing),
 
     'POST /revoke': async body => {
-      const peer = known(parse(PeerRequest, body).peer)
+      const peer = known(parseRequest(PeerRequest, body).peer)
       const revoked = await store.revoke(peer.peerId)
       access.forgive(peer.peerId)
       await link.dropChild(peer.peerId, 'this node revoked you; you need a new invite to link again', 'revoked')
@@ -101,7 +95,7 @@ export function managementRoutes (node: ManagementPort): ControlRoutes {
     },
 
     'POST /permissions': async body => {
-      const request = parse(PermissionRequest, body)
+      const request = parseRequest(PermissionRequest, body)
       const enforced = link.permissionWords()
       const unused = request.what.find(word => permissionNamed(word) !== undefined && !enforced.includes(word))
       if (unused !== undefined) {
@@ -113,14 +107,14 @@ export function managementRoutes (node: ManagementPort): ControlRoutes {
     },
 
     'POST /block-ip': async body => {
-      const { cidr } = parse(IpRequest, body)
+      const { cidr } = parseRequest(IpRequest, body)
       await store.blockIp(cidr)
       access.reloadIpLists()
       return { blocked: cidr, dropped: await hangUpAddresses(node.connections(), cidr) }
     },
 
     'POST /unblock-ip': async body => {
-      const { cidr } = parse(IpRequest, body)
+      const { cidr } = parseRequest(IpRequest, body)
       const had = await store.unblockIp(cidr)
       if (!had) throw new ControlRefusal(`${cidr} was not blocked`)
       access.reloadIpLists()

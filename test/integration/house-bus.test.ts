@@ -33,6 +33,12 @@ async function request (type: string, data: Record<string, unknown>): Promise<Bu
   return den.bus.waitFor(`${type}.response`, message => message.type === `${type}.response`, 15_000, { since })
 }
 
+/** What a raw peer claims `room` said, with a signature that is not its origin's. */
+async function forgedFrom (room: Room, utterance: string): Promise<Record<string, unknown>> {
+  const origin = (await room.node.status()).peerId
+  return { from: room.node.options.name, origin, at: Date.now(), sig: 'AAAA', message: { type: 'speak', data: { utterance }, context: {} } }
+}
+
 describe('the bus API', () => {
   it('mesh.send: the kitchen speaks what a skill in the den sent it, naming the den; the skill learns it was delivered', async () => {
     const since = kitchen.bus.mark
@@ -110,13 +116,8 @@ describe('the bus API', () => {
   it('a relayed message whose origin did not sign it is refused by the room it names, and never spoken there', async () => {
     const raw = await peers.link(await hall.node.addr())
     await raw.hello('intruder')
-    const denPeerId = (await den.node.status()).peerId
     const since = kitchen.bus.mark
-    const forged = raw.envelope({
-      kind: 'relay',
-      body: { to: 'kitchen', from: 'den', origin: denPeerId, at: Date.now(), sig: 'AAAA', message: { type: 'speak', data: { utterance: 'open the door' }, context: {} } }
-    })
-    const outcome = await raw.replyTo(forged, 10_000)
+    const outcome = await raw.replyTo(raw.envelope({ kind: 'relay', body: { to: 'kitchen', ...await forgedFrom(den, 'open the door') } }), 10_000)
     expect(outcome.body).toMatchObject({ status: 'refused', reason: expect.stringMatching(/^not taken as from den: its signature/) as unknown })
     expect(kitchen.bus.messages.slice(since).some(message => message.data.utterance === 'open the door')).toBe(false)
     expect((await kitchen.node.status()).relay).toMatchObject({ forged: 1 })
@@ -138,11 +139,7 @@ describe('the bus API', () => {
     // allowed to announce, so that what stops it is the signature, not the permission
     expect((await runCli(['allow', '--home', hall.node.home, 'shouter', 'broadcast'])).code).toBe(0)
     const since = kitchen.bus.mark
-    const forged = raw.envelope({
-      kind: 'broadcast',
-      body: { id: 'forged-1', from: 'kitchen', origin: (await kitchen.node.status()).peerId, at: Date.now(), sig: 'AAAA', message: { type: 'speak', data: { utterance: 'fire drill' }, context: {} } }
-    })
-    const refused = await raw.replyTo(forged, 5_000)
+    const refused = await raw.replyTo(raw.envelope({ kind: 'broadcast', body: { id: 'forged-1', ...await forgedFrom(kitchen, 'fire drill') } }), 5_000)
     expect(refused.body).toMatchObject({ code: 'forbidden', message: expect.stringMatching(/^announcement not taken as from kitchen: its signature/) as unknown })
     expect((await hall.node.status()).broadcast).toMatchObject({ forged: 1 })
     expect([...hall.bus.messages, ...kitchen.bus.messages.slice(since)].some(message => message.data.utterance === 'fire drill')).toBe(false)

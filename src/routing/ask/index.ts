@@ -6,7 +6,7 @@ import type { FigureRegistry } from '../../observe/index.ts'
 import type { Link } from '../link/index.ts'
 import type { PeerId } from '@libp2p/interface'
 
-export { ASK_CAPABILITY, ASK_COUNTERS, ASK_DEADLINE_MS, AskKind, MAX_ASKS_IN_FLIGHT_PER_CHILD } from './constants.ts'
+export { ASK_DEADLINE_MS, MAX_ASKS_IN_FLIGHT_PER_CHILD } from './constants.ts'
 export { AnswerSchema, QuestionSchema, SpeakSchema, type Answer, type PeerRef, type Question, type Speak } from './messages.ts'
 
 /** This node's own assistant, trying a child's question: what it said, or undefined when it does not know. */

@@ -4,7 +4,6 @@ import type { FigureRegistry } from '../../observe/index.ts'
 import type { Link, LocalBus, MycroftMessage } from '../link/index.ts'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 
-export { BROADCAST_CAPABILITY } from './constants.ts'
 
 export interface BroadcastInit {
   name: string

@@ -4,7 +4,6 @@ import type { Logger } from '../../common/index.ts'
 import type { FigureRegistry } from '../../observe/index.ts'
 import type { Link, LocalBus, MycroftMessage } from '../link/index.ts'
 
-export { BUS_CAPABILITY, BusKind } from './constants.ts'
 
 /** What bus delivery adds to the `bus` section of status. */
 export type BusDeliveryFigures = Record<keyof typeof BUS_DELIVERY_COUNTERS, number>

@@ -5,7 +5,6 @@ import type { FigureRegistry } from '../../observe/index.ts'
 import type { Link } from '../link/index.ts'
 import type { PeerId } from '@libp2p/interface'
 
-export { DIRECTORY_CAPABILITY } from './constants.ts'
 export type { Room } from './messages.ts'
 
 export interface DirectoryInit {

@@ -16,7 +16,7 @@ export { LinkKind, NodeNameSchema, type Hello, type Welcome, type LinkErrorCode,
 export type { LinkSession, RequestOptions, SendOptions } from './link-session.ts'
 export { parseUntrusted } from './untrusted.ts'
 export { LinkKindService } from './link-kind.ts'
-export { forgery, OriginSignatureFields, signAsOrigin, type OriginSignature } from './origin-signature.ts'
+export { forgery, OriginSignatureFields, signAsOrigin } from './origin-signature.ts'
 export { MycroftMessageSchema, type LocalBus, type MycroftMessage, type Sender } from './mycroft-message.ts'
 export type { GuardRequest, LinkCapability, LinkGuard, LinkRole, Need } from './capability.ts'
 

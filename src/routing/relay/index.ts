@@ -7,7 +7,6 @@ import type { Directory } from '../directory/index.ts'
 import type { Link, LocalBus, MycroftMessage } from '../link/index.ts'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 
-export { RELAY_CAPABILITY } from './constants.ts'
 export type { Outcome } from './messages.ts'
 
 export interface RelayInit {
