@@ -1,4 +1,6 @@
+import { AdmissionThrottle } from './admission-throttle.ts'
 import { ipMatcher, ipOf } from './ip.ts'
+import { LogLimiter, TokenBucket } from '../common/index.ts'
 import { defaultPermissions, permissionNamed, type Permissions } from './permissions.ts'
 import type { TrustStore } from './trust-store.ts'
 import type { Logger } from '../common/index.ts'
@@ -10,6 +12,9 @@ import type { MultiaddrConnection, PeerId } from '@libp2p/interface'
 export const VIOLATION_LIMIT = 20
 export const VIOLATION_WINDOW_MS = 60_000
 export const CUT_OFF_MS = 10 * 60_000
+/** Strangers (peers this node does not know) may hold at most this share of the connections; the rest wait for the house. */
+const STRANGER_SHARE = 0.5
+const MAX_RATES = 16_384
 
 export interface AccessInit {
   store: TrustStore
@@ -24,13 +29,19 @@ export interface AccessInit {
   houseKey?: boolean
   /** this node is its house's hub: a peer that finished the handshake holds the house key, and is admitted as a room */
   hub?: boolean
+  /** the node's connection limit: strangers may take only part of it */
+  maxConnections?: number
   figures: FigureRegistry
 }
 
 const ACCESS_COUNTERS = {
   refusedConnections: 'connections refused by address, before any handshake',
+  failedHandshakes: 'connections that never finished the encrypted handshake (with a house key: a wrong key, or none)',
+  strangersTurnedAway: 'connections from unknown peers refused because strangers held their share of the slots',
+  busy: 'frames over a peer\'s rate, answered busy',
   violations: 'frames refused from linked peers',
-  cutOffs: 'peers cut off for repeated violations'
+  cutOffs: 'peers cut off for repeated violations',
+  throttled: 'hellos refused at once after repeated failed admissions or too many links a minute'
 }
 
 /** The `access` section of status. */
@@ -48,9 +59,12 @@ export interface CutOff {
   until: string
 }
 
-interface RateBucket {
-  tokens: number
-  updatedAt: number
+interface Rate {
+  bucket: TokenBucket
+  framesPerSecond: number
+  /** frames over the rate within the violation window: busy, not counted, until a flood of them is */
+  over: number
+  windowStart: number
 }
 
 /**
@@ -65,13 +79,20 @@ export class AccessControl {
   private readonly log: Logger
   private readonly violations = new Map<string, number[]>()
   private readonly cutOffs = new Map<string, CutOff>()
-  private readonly buckets = new Map<string, RateBucket>()
+  private readonly rates = new Map<string, Rate>()
+  private readonly throttle = new AdmissionThrottle()
+  private readonly repeats: LogLimiter
+  /** open connections of peers this node does not know */
+  private readonly strangers = new Set<MultiaddrConnection>()
+  /** inbound connections not yet through the encrypted handshake */
+  private readonly handshaking = new Set<MultiaddrConnection>()
   private allowed: (ip: string) => boolean
   private denied: (ip: string) => boolean
 
   constructor (init: AccessInit) {
     this.init = init
     this.log = init.log
+    this.repeats = new LogLimiter(init.log)
     this.refusedLinks = init.figures.labelled('access', 'refusedLinks')
     this.counters = init.figures.counters('access', ACCESS_COUNTERS)
     init.figures.reading('access', () => ({ open: init.open === true, houseKey: init.houseKey === true, cutOff: this.cutOffPeers() }))
@@ -99,20 +120,73 @@ export class AccessControl {
     const ip = ipOf(maConn.remoteAddr.toString())
     if (ip === undefined) return false
     const allowed = (this.init.ipAllow ?? []).length === 0 || this.allowed(ip)
-    if (allowed && !this.denied(ip)) return false
+    if (allowed && !this.denied(ip)) {
+      this.watchHandshake(maConn, ip)
+      return false
+    }
     this.counters.refusedConnections++
-    this.log.warn({ ip }, `refused a connection from ${ip}: ${allowed ? 'the address is blocked' : 'the address is not on the allow list'}`)
+    this.repeats.note(`refused-ip:${ip}`, 'warn', { ip }, `refused a connection from ${ip}: ${allowed ? 'the address is blocked' : 'the address is not on the allow list'}`)
     return true
   }
 
+  /** A connection that closes before it was ever encrypted never finished the handshake: count it, and say so once in a while. */
+  private watchHandshake (maConn: MultiaddrConnection, ip: string): void {
+    this.handshaking.add(maConn)
+    maConn.addEventListener('close', () => {
+      if (!this.handshaking.delete(maConn)) return
+      this.counters.failedHandshakes++
+      const why = this.init.houseKey === true ? 'a wrong house key, or none' : 'not a mesh node, or a broken connection'
+      this.repeats.note('failed-handshake', 'warn', { ip }, `a connection from ${ip} never finished the handshake (${why})`)
+    }, { once: true })
+  }
+
+  /**
+   * For the connection gater, once the peer is known by its key: strangers may hold only their share of the
+   * connection slots, so that a crowd of them can never keep the house's own nodes out.
+   */
+  denyInboundEncryptedConnection (peerId: PeerId, maConn: MultiaddrConnection): boolean {
+    this.handshaking.delete(maConn)
+    const known = this.init.store.peer(peerId.toString())
+    if (known !== undefined && known.revokedAt === null) return false
+    const slots = Math.max(1, Math.floor((this.init.maxConnections ?? Infinity) * STRANGER_SHARE))
+    if (this.strangers.size >= slots) {
+      this.counters.strangersTurnedAway++
+      this.repeats.note('strangers-full', 'warn', { peer: peerId.toString() }, `refused a connection from an unknown peer: strangers already hold ${slots} connections, the rest are kept for known nodes`)
+      return true
+    }
+    this.strangers.add(maConn)
+    maConn.addEventListener('close', () => { this.strangers.delete(maConn) }, { once: true })
+    return false
+  }
+
   /** Decides a child's `hello`. */
-  async admit (peerId: PeerId, hello: Hello): Promise<Admission> {
+  async admit (peerId: PeerId, hello: Hello, remoteAddr: string): Promise<Admission> {
     const id = peerId.toString()
+    // a known peer is not kept out by what strangers from its address did
+    const known = this.init.store.peer(id)
+    const ip = known !== undefined && known.revokedAt === null ? undefined : ipOf(remoteAddr)
+    const waitMs = this.throttle.waitMs(id, ip)
+    if (waitMs > 0) {
+      this.counters.throttled++
+      const admission: Admission = { ok: false, code: 'rate-limited', message: `too many failed attempts to link from here; try again in ${Math.ceil(waitMs / 1000)} s`, retryAfterMs: waitMs }
+      return this.refused(id, hello, admission)
+    }
     const admission = await this.decide(id, hello)
     if (!admission.ok) {
-      this.refusedLinks[admission.code] = (this.refusedLinks[admission.code] ?? 0) + 1
-      this.log.warn({ peer: id, claimedName: hello.name, code: admission.code }, `refused a link from ${id}: ${admission.message}`)
+      if (admission.code !== 'name-taken') this.throttle.failed(id, ip)
+      return this.refused(id, hello, admission)
     }
+    const relinkWaitMs = this.throttle.linked(id)
+    if (relinkWaitMs > 0) {
+      this.counters.throttled++
+      return this.refused(id, hello, { ok: false, code: 'rate-limited', message: `you linked too often in the last minute; try again in ${Math.ceil(relinkWaitMs / 1000)} s`, retryAfterMs: relinkWaitMs })
+    }
+    return admission
+  }
+
+  private refused (peerId: string, hello: Hello, admission: Admission & { ok: false }): Admission {
+    this.refusedLinks[admission.code] = (this.refusedLinks[admission.code] ?? 0) + 1
+    this.repeats.note(`refused:${admission.code}:${peerId}`, 'warn', { peer: peerId, claimedName: hello.name, code: admission.code }, `refused a link from ${peerId}: ${admission.message}`)
     return admission
   }
 
@@ -125,7 +199,7 @@ export class AccessControl {
     const known = this.init.store.peer(peerId)
     if (known !== undefined && known.revokedAt === null) {
       if (known.role === 'parent') return { ok: false, code: 'refused', message: 'you are this node\'s parent: a parent cannot also link as its child' }
-      await this.init.store.touch(peerId)
+      this.init.store.seen(peerId)
       return { ok: true, name: known.name }
     }
     if (hello.invite !== undefined) {
@@ -163,13 +237,22 @@ export class AccessControl {
     return this.init.store.peer(peerId)?.permissions ?? defaultPermissions(role)
   }
 
+  /** The frames per second a peer of one node may send (a child's limit grows with its subtree). */
+  framesPerSecond (peerId: string, role: LinkRole): number {
+    return this.permissionsOf(peerId, role).framesPerSecond
+  }
+
   /** The link's guard: every envelope from an established link, rate first, then what its capability needs. */
   guard (request: GuardRequest): Verdict {
     const permissions = this.permissionsOf(request.peerId, request.role)
-    if (!this.takeToken(request.peerId, permissions.framesPerSecond)) {
-      return this.violation(request.peerId, 'rate-limited', `more than ${permissions.framesPerSecond} frames per second`)
-    }
+    const busy = this.overRate(request.peerId, permissions.framesPerSecond * Math.max(1, request.weight))
+    if (busy !== undefined) return busy
     return request.need === undefined ? { ok: true } : this.judge(request.peerId, permissions, request.need)
+  }
+
+  /** A frame that broke the protocol on an established link. */
+  breach (peerId: string, code: LinkErrorCode, reason: string): Verdict {
+    return this.violation(peerId, code, reason)
   }
 
   /**
@@ -212,7 +295,7 @@ export class AccessControl {
       this.log.error({ peer, reason }, `cut ${name} off until ${until}: ${recent.length} violations within ${VIOLATION_WINDOW_MS / 1000} s (last: ${reason})`)
       return { ok: false, code: 'cut-off', message: `cut off until ${until} for repeated violations (${reason})`, cutOff: true }
     }
-    if (recent.length === 1 || recent.length % 10 === 0) this.log.warn({ peer, code, violations: recent.length }, `dropped a frame from ${name}: ${reason}`)
+    this.repeats.note(`violation:${peer}:${code}`, 'warn', { peer, code, violations: recent.length }, `dropped a frame from ${name}: ${reason}`)
     return { ok: false, code, message: reason }
   }
 
@@ -220,16 +303,37 @@ export class AccessControl {
     return this.init.store.peer(peerId)?.name ?? peerId
   }
 
-  /** A token bucket per peer: `rate` per second on average, bursts up to twice that. */
-  private takeToken (peer: string, rate: number): boolean {
+  /**
+   * Undefined while the peer keeps within `framesPerSecond` on average (bursts of twice that pass); else a busy
+   * verdict saying when to try again. Only a flood far beyond it counts: one violation for each second's allowance
+   * sent over the limit within the window, so VIOLATION_LIMIT of them take VIOLATION_LIMIT seconds' worth of excess.
+   */
+  private overRate (peer: string, framesPerSecond: number): Verdict | undefined {
     const now = Date.now()
-    const bucket = this.buckets.get(peer) ?? { tokens: rate * 2, updatedAt: now }
-    bucket.tokens = Math.min(rate * 2, bucket.tokens + (now - bucket.updatedAt) * rate / 1000)
-    bucket.updatedAt = now
-    this.buckets.set(peer, bucket)
-    if (bucket.tokens < 1) return false
-    bucket.tokens -= 1
-    return true
+    let rate = this.rates.get(peer)
+    if (rate === undefined) {
+      rate = { bucket: new TokenBucket(framesPerSecond, framesPerSecond * 2), framesPerSecond, over: 0, windowStart: now }
+      this.rates.set(peer, rate)
+      // a hub must not keep a bucket for every peer it ever heard from
+      for (const oldest of this.rates.keys()) {
+        if (this.rates.size <= MAX_RATES) break
+        this.rates.delete(oldest)
+      }
+    } else if (rate.framesPerSecond !== framesPerSecond) {
+      rate.bucket.reset(framesPerSecond, framesPerSecond * 2)
+      rate.framesPerSecond = framesPerSecond
+    }
+    if (rate.bucket.take()) return undefined
+    this.counters.busy++
+    if (now - rate.windowStart >= VIOLATION_WINDOW_MS) {
+      rate.windowStart = now
+      rate.over = 0
+    }
+    rate.over++
+    // a second's allowance sent on top of what was busy, again and again, is a flood: one violation each time
+    if (rate.over % framesPerSecond === 0) return this.violation(peer, 'rate-limited', `kept sending far over ${framesPerSecond} frames per second after being told to slow down`)
+    const message = `more than ${framesPerSecond} frames per second; slow down`
+    return { ok: false, code: 'busy', message, retryAfterMs: Math.max(rate.bucket.waitMs(), 100) }
   }
 
   private forgetExpiredCutOffs (): void {

@@ -1,3 +1,4 @@
+export { FREE_FAILURES, MAX_LINKS_PER_MINUTE } from './admission-throttle.ts'
 export { AccessControl, VIOLATION_LIMIT, VIOLATION_WINDOW_MS, CUT_OFF_MS, type AccessFigures, type AccessInit, type CutOff } from './access-control.ts'
 export { parseCidr, ipMatcher, ipOf } from './ip.ts'
 export { TrustStore, type PeerRecord } from './trust-store.ts'

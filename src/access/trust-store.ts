@@ -44,6 +44,8 @@ export type Redemption = { ok: true, peer: PeerRecord } | { ok: false, code: Inv
 
 /** Used invites are kept this long for the "already used" answer, then forgotten. */
 const KEEP_SPENT_INVITES_MS = 7 * 24 * 3600_000
+/** Last-seen times wait this long in memory for a write (unless another change or the close writes them first). */
+const SEEN_WRITE_DELAY_MS = 60_000
 
 const hashSecret = (secret: string): string => createHash('sha256').update(secret).digest('hex')
 
@@ -60,6 +62,9 @@ export class TrustStore {
   readonly path: string
   private data: TrustFile
   private writing: Promise<void> = Promise.resolve()
+  /** last-seen times not yet written */
+  private readonly seenAt = new Map<string, string>()
+  private seenTimer?: ReturnType<typeof setTimeout>
   private readonly batch: Array<{ change: (data: TrustFile) => void, resolve: () => void, reject: (err: Error) => void }> = []
 
   private constructor (path: string, data: TrustFile) {
@@ -91,16 +96,23 @@ export class TrustStore {
   }
 
   peers (): readonly PeerRecord[] {
-    return this.data.peers
+    return this.seenAt.size === 0 ? this.data.peers : this.data.peers.map(peer => this.withSeen(peer))
   }
 
   peer (peerId: string): PeerRecord | undefined {
-    return this.data.peers.find(peer => peer.peerId === peerId)
+    const peer = this.data.peers.find(candidate => candidate.peerId === peerId)
+    return peer === undefined ? undefined : this.withSeen(peer)
+  }
+
+  private withSeen (peer: PeerRecord): PeerRecord {
+    const seen = this.seenAt.get(peer.peerId)
+    return seen === undefined ? peer : { ...peer, lastSeen: seen }
   }
 
   /** A peer by peer id, or else by name. */
   find (nameOrPeerId: string): PeerRecord | undefined {
-    return this.peer(nameOrPeerId) ?? this.data.peers.find(peer => peer.name === nameOrPeerId)
+    const byName = this.data.peers.find(peer => peer.name === nameOrPeerId)
+    return this.peer(nameOrPeerId) ?? (byName === undefined ? undefined : this.withSeen(byName))
   }
 
   invites (): readonly InviteRecord[] {
@@ -122,11 +134,26 @@ export class TrustStore {
     return record
   }
 
-  async touch (peerId: string): Promise<void> {
-    if (this.peer(peerId) === undefined) return
-    await this.update(data => {
-      data.peers = data.peers.map(peer => peer.peerId === peerId ? { ...peer, lastSeen: new Date().toISOString() } : peer)
-    })
+  /**
+   * A known peer linked again. Kept in memory and written with the next change, or SEEN_WRITE_DELAY_MS later, or at
+   * close: a peer that re-links in a loop must not make this node rewrite its trust store on every link.
+   */
+  seen (peerId: string): void {
+    if (this.data.peers.every(peer => peer.peerId !== peerId)) return
+    this.seenAt.set(peerId, new Date().toISOString())
+    this.seenTimer ??= setTimeout(() => { void this.writeSeen() }, SEEN_WRITE_DELAY_MS).unref()
+  }
+
+  /** Writes what is kept in memory (the last-seen times). */
+  async close (): Promise<void> {
+    await this.writeSeen()
+  }
+
+  private async writeSeen (): Promise<void> {
+    clearTimeout(this.seenTimer)
+    this.seenTimer = undefined
+    if (this.seenAt.size === 0) return
+    await this.update(() => {})
   }
 
   /** A new one-time invite; the secret goes into the token and is never stored. */
@@ -238,7 +265,10 @@ export class TrustStore {
   private async commit (change: (data: TrustFile) => void): Promise<void> {
     const next = structuredClone(this.data)
     change(next)
+    const seen = new Map(this.seenAt)
+    next.peers = next.peers.map(peer => seen.has(peer.peerId) ? { ...peer, lastSeen: seen.get(peer.peerId) ?? peer.lastSeen } : peer)
     await writeFileAtomic(this.path, `${JSON.stringify(next, null, 2)}\n`, 0o600)
     this.data = next
+    for (const [peerId, at] of seen) if (this.seenAt.get(peerId) === at) this.seenAt.delete(peerId)
   }
 }

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto'
 import { DEFAULT_CATCH_ALL_FALLBACKS, DEFAULT_DELIVERED_TYPES, MESH_CONTEXT_KEY } from './constants.ts'
+import { saysFinished } from './core-signals.ts'
 import { destinationsOf, forward, isRecord, type BusMessage } from './message.ts'
 import type { MessageBus } from './bus.ts'
 import type { MeshDelivery } from './index.ts'
 import type { Logger } from '../common/index.ts'
-import type { PeerRef, Speak } from '../routing/index.ts'
+import type { Asker, Speak } from '../routing/index.ts'
 
 export interface AnswererInit {
   bus: MessageBus
@@ -48,7 +49,7 @@ export class ChildAnswerer {
   }
 
   /** Resolves with what the local assistant said, or undefined when it did not know or the bus is down. */
-  async answer (utterances: string[], lang: string, child: PeerRef, signal: AbortSignal): Promise<Speak[] | undefined> {
+  async answer (utterances: string[], lang: string, child: Asker, signal: AbortSignal): Promise<Speak[] | undefined> {
     const askId = randomUUID()
     const message: BusMessage = {
       type: 'recognizer_loop:utterance',
@@ -58,11 +59,12 @@ export class ChildAnswerer {
         source: child.peerId,
         destination: ['skills'],
         session: {
-          session_id: `mesh-${child.name}-${child.peerId.slice(-8)}`,
+          // keyed by the node that first asked: two rooms behind one hub keep their conversations apart
+          session_id: `mesh-${child.name}-${child.origin.slice(-8)}`,
           lang,
           blacklisted_skills: this.init.catchAllFallbacks ?? DEFAULT_CATCH_ALL_FALLBACKS
         },
-        [MESH_CONTEXT_KEY]: { ask: askId, child: child.peerId, child_name: child.name }
+        [MESH_CONTEXT_KEY]: { ask: askId, child: child.peerId, child_name: child.name, origin: child.origin }
       }
     }
     const speaks: Speak[] = []
@@ -115,11 +117,8 @@ export class ChildAnswerer {
         this.init.bus.emit(forward(message, 'recognizer_loop:audio_output_end'))
         return
       }
-      case 'ovos.utterance.handled':
-      case 'mycroft.skill.handler.complete':
-      case 'complete_intent_failure':
-      case 'intent_failure':
-        collecting.done()
+      default:
+        if (saysFinished(message)) collecting.done()
     }
   }
 }

@@ -9,7 +9,7 @@ import { UnhandledDetector, type Unhandled } from './detector.ts'
 import { isRecord, type BusMessage } from './message.ts'
 import type { MessageBus } from './bus.ts'
 import type { BusBridge, BusBridgeFigures, BusBridgeInit, Mesh } from './index.ts'
-import type { PeerRef, Question, Sender, Speak } from '../routing/index.ts'
+import type { Asker, Question, Sender, Speak } from '../routing/index.ts'
 
 /** Is a messagebus answering at `url`? */
 export async function probeBus (url: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<boolean> {
@@ -85,7 +85,7 @@ export class BusBridgeService implements BusBridge {
   }
 
   /** This node's own assistant answering a child's question. */
-  async answer (question: Question, asker: PeerRef, signal: AbortSignal): Promise<Speak[] | undefined> {
+  async answer (question: Question, asker: Asker, signal: AbortSignal): Promise<Speak[] | undefined> {
     return this.answerer?.answer(question.utterances, question.lang, asker, signal)
   }
 

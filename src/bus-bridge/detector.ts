@@ -1,3 +1,4 @@
+import { saysHandled } from './core-signals.ts'
 import { forward, isRecord, reply, sessionId, utterancesOf, type BusMessage } from './message.ts'
 import { DEFAULT_FALLBACK_PRIORITY, DEFAULT_SAFETY_NET_MS, DEFAULT_SKILL_ID, MESH_CONTEXT_KEY } from './constants.ts'
 import type { MessageBus } from './bus.ts'
@@ -25,7 +26,7 @@ export interface DetectorOptions {
   /** register as an OVOS fallback skill */
   fallback: boolean
   fallbackPriority: number
-  /** classic Mycroft's `complete_intent_failure` / `intent_failure` */
+  /** classic Mycroft's `complete_intent_failure` */
   classic: boolean
   /** 0 turns the safety net off */
   safetyNetMs: number
@@ -133,20 +134,9 @@ export class UnhandledDetector {
     }
     if (isMeshTagged(message)) return
 
-    switch (message.type) {
-      case 'recognizer_loop:utterance':
-        this.track(message)
-        break
-      case 'ovos.utterance.handled':
-      case 'mycroft.skill.handler.start':
-      case 'speak':
-        this.settle(sessionId(message))
-        break
-      case 'complete_intent_failure':
-      case 'intent_failure':
-        if (this.options.classic) this.claimClassic(message)
-        break
-    }
+    if (message.type === 'recognizer_loop:utterance') this.track(message)
+    else if (message.type === 'complete_intent_failure' && this.options.classic) this.claimClassic(message)
+    else if (saysHandled(message)) this.settle(sessionId(message))
   }
 
   private rememberPriority (message: BusMessage): void {

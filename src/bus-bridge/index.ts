@@ -4,7 +4,7 @@ import type { BusClientCounters, BusState } from './bus.ts'
 import type { BusMessage } from './message.ts'
 import type { Logger } from '../common/index.ts'
 import type { FigureRegistry } from '../observe/index.ts'
-import type { Answer, Outcome, PeerRef, Question, Room, Sender, Speak } from '../routing/index.ts'
+import type { Answer, Asker, Outcome, PeerRef, Question, Room, Sender, Speak } from '../routing/index.ts'
 
 export { BusClient } from './bus-client.ts'
 export type { BusClientCounters, BusState, MessageBus } from './bus.ts'
@@ -68,7 +68,7 @@ export interface BusBridge {
   start: (mesh: Mesh) => Promise<void>
   stop: () => Promise<void>
   /** The local assistant answering a child's question (undefined: it does not know, or there is no bus). */
-  answer: (question: Question, asker: PeerRef, signal: AbortSignal) => Promise<Speak[] | undefined>
+  answer: (question: Question, asker: Asker, signal: AbortSignal) => Promise<Speak[] | undefined>
   /** Puts a message another node sent on the local bus, for the local audio; `from` names the sender. */
   emitFromMesh: (message: BusMessage, from: Sender) => void
 }

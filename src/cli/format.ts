@@ -55,6 +55,12 @@ function sectionLine (name: string, section: Section): string {
 }
 
 /** The human-readable form of `status`. */
+/** The limits a parent stated, as `; limits: 50 framesPerSecond, 8 asksInFlight`. */
+function limitsText (limits: Record<string, number> | null): string {
+  if (limits === null || Object.keys(limits).length === 0) return ''
+  return `; limits: ${Object.entries(limits).map(([name, value]) => `${value} ${name}`).join(', ')}`
+}
+
 export function formatStatus (status: NodeStatus): string {
   const lines = [
     `${status.name}  ${status.peerId}`,
@@ -68,7 +74,7 @@ export function formatStatus (status: NodeStatus): string {
       lines.push('  parent     none (this node is a root)')
       break
     case 'linked':
-      lines.push(`  parent     linked to ${parent.name ?? '?'} (${parent.peerId ?? '?'}) at ${parent.addr ?? '?'}, since ${ago(parent.since)}${rtt(parent.rttMs)}`)
+      lines.push(`  parent     linked to ${parent.name ?? '?'} (${parent.peerId ?? '?'}) at ${parent.addr ?? '?'}, since ${ago(parent.since)}${rtt(parent.rttMs)}${limitsText(parent.limits)}`)
       break
     case 'connecting':
       lines.push(`  parent     connecting to ${parent.addr ?? '?'} since ${ago(parent.since)}, ${parent.attempts} failed attempt(s)${parent.lastError === null ? '' : `; last: ${parent.lastError}`}`)
@@ -76,7 +82,7 @@ export function formatStatus (status: NodeStatus): string {
   }
   lines.push(`  children   ${status.children.length}`)
   for (const child of status.children) {
-    lines.push(`    ${child.name}  ${child.peerId}  from ${child.addr}, since ${ago(child.since)}${rtt(child.rttMs)}`)
+    lines.push(`    ${child.name}  ${child.peerId}  from ${child.addr}, since ${ago(child.since)}${rtt(child.rttMs)}${child.subtree > 1 ? `, speaks for ${child.subtree} nodes` : ''}`)
   }
   const sections = Object.entries(status).filter(([name, section]) => !CORE_FIELDS.has(name) && typeof section === 'object' && section !== null)
   for (const [name, line] of Object.entries(SECTION_LINES)) {

@@ -1,4 +1,6 @@
-export { createLogger, type Logger, type LoggerOptions } from './log.ts'
+export { createLogger, clipText, LOG_OPTIONS, LOG_TEXT_LIMIT, type Logger, type LoggerOptions } from './log.ts'
+export { LogLimiter, REPEAT_INTERVAL_MS } from './log-limiter.ts'
+export { TokenBucket } from './token-bucket.ts'
 export { ExitCode, UserError, ConfigError, errorMessage } from './errors.ts'
 export { backoffDelay, sleep, type BackoffOptions } from './backoff.ts'
 export { writeFileAtomic, removeStaleTemps } from './atomic-file.ts'

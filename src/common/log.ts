@@ -1,4 +1,4 @@
-import type { Logger, Level } from 'pino'
+import type { Logger, Level, LoggerOptions as PinoOptions } from 'pino'
 
 export type { Logger }
 
@@ -6,6 +6,33 @@ export interface LoggerOptions {
   level?: Level
   /** one JSON object per line instead of human-readable text */
   json?: boolean
+}
+
+/** User text (an utterance, a message to a room) is cut to this many characters in a log line. */
+export const LOG_TEXT_LIMIT = 200
+const CLIP_DEPTH = 4
+
+/** `text` cut to LOG_TEXT_LIMIT characters, saying how long it was. */
+export function clipText (text: string): string {
+  return text.length <= LOG_TEXT_LIMIT ? text : `${text.slice(0, LOG_TEXT_LIMIT)}… (${text.length} characters)`
+}
+
+/** A log argument with every long string in it clipped; errors are left as they are, for pino's serializer. */
+function clipValue (value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return clipText(value)
+  if (depth >= CLIP_DEPTH || value === null || typeof value !== 'object' || value instanceof Error) return value
+  if (Array.isArray(value)) return value.slice(0, 32).map(item => clipValue(item, depth + 1))
+  return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, clipValue(item, depth + 1)]))
+}
+
+/** What every logger of the node is made with: whatever a log call is given, no line carries a 10 MB utterance. */
+export const LOG_OPTIONS: PinoOptions = {
+  base: undefined,
+  hooks: {
+    logMethod (args, method) {
+      method.apply(this, args.map(arg => clipValue(arg)) as Parameters<typeof method>)
+    }
+  }
 }
 
 /**
@@ -16,10 +43,10 @@ export async function createLogger (options: LoggerOptions = {}): Promise<Logger
   const level = options.level ?? 'info'
   const { pino } = await import('pino')
   if (options.json === true) {
-    return pino({ level, base: undefined }, pino.destination({ fd: 2, sync: true }))
+    return pino({ ...LOG_OPTIONS, level }, pino.destination({ fd: 2, sync: true }))
   }
   const { default: pretty } = await import('pino-pretty')
-  return pino({ level, base: undefined }, pretty({
+  return pino({ ...LOG_OPTIONS, level }, pretty({
     destination: 2,
     sync: true,
     colorize: process.stderr.isTTY,

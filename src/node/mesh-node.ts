@@ -41,6 +41,7 @@ export class MeshNode {
   private readonly log: Logger
   private readonly figures = new FigureRegistry()
   private libp2p?: Libp2p<Services>
+  private store?: TrustStore
   private bridge?: BusBridge
   private parentLink?: ParentLink
   private control?: Server
@@ -75,7 +76,7 @@ export class MeshNode {
     try {
       store = await TrustStore.open(this.paths.trust)
       const houseKey = config.houseKey === null ? undefined : await readHouseKey(config.houseKey)
-      const access = new AccessControl({ store, log, figures: this.figures, open: config.open, ipAllow: config.ipAllow, ipDeny: config.ipDeny, houseKey: houseKey !== undefined, hub: config.hub })
+      const access = new AccessControl({ store, log, figures: this.figures, open: config.open, ipAllow: config.ipAllow, ipDeny: config.ipDeny, houseKey: houseKey !== undefined, hub: config.hub, maxConnections: config.maxConnections })
       const bridge = createBusBridge({
         spec: config.bus,
         self: { peerId: identity.peerId.toString(), name: config.name },
@@ -93,7 +94,10 @@ export class MeshNode {
         listen: config.listen,
         muxers: config.muxers,
         houseKey,
-        connectionGater: { denyInboundConnection: maConn => access.denyInboundConnection(maConn) },
+        connectionGater: {
+          denyInboundConnection: maConn => access.denyInboundConnection(maConn),
+          denyInboundEncryptedConnection: (peer, maConn) => access.denyInboundEncryptedConnection(peer, maConn)
+        },
         maxConnections: config.maxConnections,
         maxInboundPerIpPerSecond: config.maxInboundPerIpPerSecond,
         services: {
@@ -106,8 +110,10 @@ export class MeshNode {
             figures: this.figures,
             heartbeatMs: config.heartbeatMs,
             missedBeats: config.missedBeats,
-            admit: async (peer, hello) => access.admit(peer, hello),
-            guard: request => access.guard(request)
+            admit: async (peer, hello, remoteAddr) => access.admit(peer, hello, remoteAddr),
+            guard: request => access.guard(request),
+            breach: (peer, code, reason) => access.breach(peer, code, reason),
+            framesPerSecond: (peer, role) => access.framesPerSecond(peer, role)
           }),
           ask: askFlow({ name: config.name, log, figures: this.figures, assistant: bridge, maxInFlightPerChild: config.maxAsksInFlightPerChild }),
           bus: busDelivery({ log, figures: this.figures, bus: bridge }),
@@ -118,6 +124,7 @@ export class MeshNode {
         }
       })
       this.libp2p = node
+      this.store = store
       Object.assign(routes, managementRoutes({
         peerId: this.peerId,
         store,
@@ -147,6 +154,7 @@ export class MeshNode {
       store,
       configPath: this.paths.config,
       self: { name: config.name, listen: config.listen, bus: config.bus },
+      houseKey: config.houseKey !== null,
       onFatal: this.init.onFatal
     })
     this.parentLink.start()
@@ -159,6 +167,7 @@ export class MeshNode {
     await this.bridge?.stop()
     await this.parentLink?.stop()
     await this.libp2p?.stop()
+    await this.store?.close()
     await this.closeControl()
     this.log.info('node stopped')
   }

@@ -22,6 +22,8 @@ export interface ParentStatus {
   /** when the current state began (ISO 8601) */
   since: string | null
   rttMs: number | null
+  /** what the parent holds this node to (frames per second, questions in flight …), as it said last */
+  limits: Record<string, number> | null
   /** failed attempts since the link was last up */
   attempts: number
   lastError: string | null
@@ -41,7 +43,7 @@ function parentAddrs (join: InviteToken | undefined, parent: string | null, log:
 }
 
 /** A root: no parent to link to. */
-export const NO_PARENT: ParentStatus = { state: 'none', addr: null, peerId: null, name: null, since: null, rttMs: null, attempts: 0, lastError: null }
+export const NO_PARENT: ParentStatus = { state: 'none', addr: null, peerId: null, name: null, since: null, rttMs: null, limits: null, attempts: 0, lastError: null }
 
 export interface ParentLinkInit {
   link: Link
@@ -58,6 +60,8 @@ export interface ParentLinkInit {
   self: Pick<NodeConfig, 'name' | 'listen' | 'bus'>
   /** the invite was refused: the node cannot go on */
   onFatal?: (err: UserError) => void
+  /** this node holds a house key: a failed handshake may be a key that differs from the parent's */
+  houseKey: boolean
 }
 
 /**
@@ -148,6 +152,7 @@ export class ParentLink {
       name: session?.welcome.name ?? this.lastPeer?.name ?? null,
       since: new Date(this.since).toISOString(),
       rttMs: session?.session.rttMs ?? null,
+      limits: session?.limits ?? null,
       attempts: this.attempts,
       lastError: this.lastError
     }
@@ -163,7 +168,11 @@ export class ParentLink {
     await runReconnectLoop<ParentLinkSession>({
       signal: this.controller.signal,
       backoff: this.init.backoff,
-      retryDelayMs: (err, backoffMs) => err instanceof LinkRefusedError ? Math.max(backoffMs, REFUSED_RETRY_MS) : backoffMs,
+      retryDelayMs: (err, backoffMs) => {
+        if (!(err instanceof LinkRefusedError)) return backoffMs
+        // told when to come back (busy, too many links a minute): then, not in a minute
+        return err.retryAfterMs !== undefined ? Math.max(backoffMs, err.retryAfterMs) : Math.max(backoffMs, REFUSED_RETRY_MS)
+      },
       connect: async signal => {
         this.enter('connecting')
         return this.init.link.linkToParent(this.addrs, {
@@ -201,7 +210,7 @@ export class ParentLink {
           if (this.invite !== undefined) this.init.onFatal?.(new UserError(`parent ${this.init.join?.peerId ?? ''} refused this node: ${err.message}`))
           return
         }
-        this.lastError = `unreachable: ${describeDialError(err)}`
+        this.lastError = `unreachable: ${describeDialError(err, this.init.houseKey)}`
         this.log.warn({ addr, attempt, retryInMs: delayMs }, `parent ${addr} ${this.lastError}; retrying in ${(delayMs / 1000).toFixed(1)} s`)
       }
     })
@@ -222,13 +231,17 @@ export class ParentLink {
 }
 
 /** A dial error in words: a different node answering at a pinned address is not "unreachable". */
-function describeDialError (err: unknown): string {
+function describeDialError (err: unknown, houseKey: boolean): string {
   const message = errorMessage(err)
   if (/peer id|UnexpectedPeer|InvalidPeerId/i.test(message) || (err as { name?: string }).name === 'UnexpectedPeerError') {
     return `a different node answers at that address than the pinned parent (${message}); if the parent was reinstalled, join it again with a new invite`
   }
-  if (/EncryptionFailed|Encryption failed|psk|pnet/i.test(message) || (err as { name?: string }).name === 'EncryptionFailedError') {
-    return `the handshake failed (${message}); if the house uses a house key, every node needs the same --house-key file`
+  const handshakeFailed = /EncryptionFailed|Encryption failed|psk|pnet/i.test(message) || (err as { name?: string }).name === 'EncryptionFailedError'
+  if (handshakeFailed && houseKey) {
+    return `the handshake failed (${message}); this node holds a house key: the parent needs the very same --house-key file`
+  }
+  if (handshakeFailed) {
+    return `the parent hung up during the handshake (${message}); it may refuse this node's address, be full, or use a house key this node does not have`
   }
   return message
 }

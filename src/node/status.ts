@@ -7,6 +7,8 @@ export interface ChildStatus {
   addr: string
   since: string
   rttMs: number | null
+  /** the nodes it speaks for, itself included */
+  subtree: number
 }
 
 /** What `status` shows: the node itself, then every section of figures its capabilities registered. */
@@ -33,7 +35,8 @@ export function childStatus (child: ChildLink): ChildStatus {
     name: child.name,
     addr: child.remoteAddr,
     since: new Date(child.since).toISOString(),
-    rttMs: child.session.rttMs ?? null
+    rttMs: child.session.rttMs ?? null,
+    subtree: child.subtree
   }
 }
 

@@ -2,11 +2,13 @@ import { readFileSync } from 'node:fs'
 import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import { BusClient, EmbeddedBus, UnhandledDetector, defaultDetectorOptions, type DetectorOptions, type Unhandled } from '../../src/bus-bridge/index.ts'
+
+const utterancesOf = (message: BusMessage | undefined): unknown => message?.data.utterances
 import { BusProbe, type BusMessage } from '../../support/bus-probe.ts'
 import { waitFor } from '../../support/wait.ts'
 
 const log = pino({ level: 'silent' })
-const fixture = (name: string): BusMessage[] => readFileSync(new URL(`../fixtures/ovos/${name}`, import.meta.url), 'utf8')
+const fixture = (name: string, folder = 'ovos'): BusMessage[] => readFileSync(new URL(`../fixtures/${folder}/${name}`, import.meta.url), 'utf8')
   .split('\n').filter(line => line.trim() !== '').map(line => JSON.parse(line) as BusMessage)
 
 interface Rig {
@@ -175,6 +177,31 @@ describe('the unhandled-utterance detector on real OVOS traces', () => {
     const sent = r.client.counters.sent
     r.unhandled[0]?.answer([{ utterance: 'too late' }], 'brain')
     expect(r.client.counters.sent).toBe(sent)
+  })
+
+  describe.each(['v20.2', 'v20.8', 'v21.2'])('classic Mycroft %s, each whole sequence (traces read from mycroft-core\'s release tags)', version => {
+    const classic = (scenario: string): BusMessage[] => fixture(`${version}-${scenario}.jsonl`, 'mycroft-classic')
+    const marker: BusMessage = { type: 'recognizer_loop:utterance', data: { utterances: ['marker'], lang: 'en-US' }, context: { client_name: 'mycroft_listener', source: 'audio', destination: ['skills'] } }
+
+    /** Replays a trace, then a marker utterance nothing handles: once the marker's safety net fires, the trace is judged. */
+    async function judged (scenario: string): Promise<Unhandled[]> {
+      const r = await rig({ fallback: false, safetyNetMs: 400 })
+      await replay(r, classic(scenario))
+      await replay(r, [marker])
+      await waitFor('the marker\'s safety net', () => r.unhandled.some(u => u.utterances[0] === 'marker'))
+      return r.unhandled
+    }
+
+    it('a miss: asked about once, by the classic signal, with the utterance it missed', async () => {
+      const [utterance] = classic('miss')
+      const claimed = await judged('miss')
+      expect(claimed.map(u => [u.signal, u.utterances])).toEqual([['classic', utterancesOf(utterance)], ['safety-net', ['marker']]])
+    })
+
+    it.each(['intent-hit', 'padatious-hit', 'fallback-hit', 'fallback-unknown'])('%s: never asked about', async scenario => {
+      const claimed = await judged(scenario)
+      expect(claimed.map(u => u.utterances)).toEqual([['marker']])
+    })
   })
 
   it('deregisters on stop', async () => {

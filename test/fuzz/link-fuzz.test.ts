@@ -23,7 +23,12 @@ import type { Libp2p } from 'libp2p'
  */
 
 const SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) >>> 0 : (Date.now() ^ (process.pid << 16)) >>> 0
-const LINK_FRAMES_TARGET = Number(process.env.FUZZ_LINK_FRAMES ?? 100_000)
+/**
+ * A peer that breaks the protocol is cut off after VIOLATION_LIMIT bad frames, and a stream that starts with a bad
+ * frame ends at once: each fuzzing identity throws a few dozen frames before it is shut out, so the volume is bought
+ * with fresh identities and connections (and bounded by the node's connection rate per address).
+ */
+const LINK_FRAMES_TARGET = Number(process.env.FUZZ_LINK_FRAMES ?? 30_000)
 const BUS_FRAMES_TARGET = LINK_FRAMES_TARGET / 5
 /** the fuzzing itself stops here, targets met or not */
 const FUZZ_BUDGET_MS = Number(process.env.FUZZ_BUDGET_MS ?? 65_000)
@@ -835,7 +840,10 @@ describe(`fuzzing a node's link and bus (seed ${SEED}; replay with FUZZ_SEED=${S
     expect.soft(stats.busThrown, 'bus messages thrown').toBeGreaterThanOrEqual(BUS_FRAMES_TARGET)
     expect.soft(report.link.refusedByGuard, 'frames refused by the rate limiter and permissions').toBeGreaterThan(0)
     expect.soft(status.access.cutOffs - before.access.cutOffs, 'fuzzing peers cut off').toBeGreaterThan(0)
-    expect.soft(report.link.rejectedAsBadFrames, 'frames rejected as malformed or invalid').toBeGreaterThan(LINK_FRAMES_TARGET / 10)
+    expect.soft(report.link.rejectedAsBadFrames, 'frames rejected as malformed or invalid').toBeGreaterThan(LINK_FRAMES_TARGET / 100)
+    // garbage is not answered one for one: far fewer error frames came back than frames were thrown
+    const errorsBack = Object.entries(stats.replies).filter(([kind]) => kind.startsWith('error:')).reduce((sum, [, count]) => sum + count, 0)
+    expect.soft(errorsBack, `error frames back for ${stats.linkThrown} frames thrown`).toBeLessThan(stats.linkThrown / 2)
     expect.soft(stats.stalls + stats.busStalls, 'batches the node never answered').toBe(0)
     // memory stayed flat after the warm-up
     expect.soft(report.rssMiB.growth, `RSS growth in MiB after the warm-up (${report.rssMiB.afterWarmUp} → ${report.rssMiB.final} MiB)`).toBeLessThan(RSS_GROWTH_LIMIT_MIB)
@@ -870,7 +878,7 @@ describe(`fuzzing a node's link and bus (seed ${SEED}; replay with FUZZ_SEED=${S
         // the trust store takes admissions in order: once a later peer is welcomed, those two were decided
         const later = await peers.link(addr)
         await later.hello('later')
-        await node.waitForLog('the note about the early ask', line => line.peer === eager.peerId && line.msg === 'closing link: ask before hello')
+        await node.waitForLog('the note about the early ask', line => line.peer === eager.peerId && line.msg === 'closing link: a bad frame before the handshake was done' && line.code === 'handshake')
         expect(eager.frames.filter(f => f.kind === 'welcome')).toEqual([])
         expect((await node.status()).children.map(child => child.name)).toEqual(['later'])
         expect(node.logs.filter(line => line.level >= ERROR).map(line => ({ msg: line.msg, err: (line.err as { message?: string } | undefined)?.message }))).toEqual([])

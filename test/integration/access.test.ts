@@ -209,6 +209,9 @@ describe('addresses', () => {
     await waitFor('the child to lose its link', async () => !await linked(child))
     await waitFor('a refused connection', async () => (await parent.status()).access.refusedConnections > 0)
     expect((await child.status()).parent.state).toBe('connecting')
+    // no house key in play: no word of one as the likely cause
+    const lastError = await waitFor('the child to say why', async () => (await child.status()).parent.lastError ?? undefined)
+    expect(lastError).not.toMatch(/every node needs the same --house-key/)
 
     const unblocked = await runCli(['unblock-ip', '--home', parent.home, '127.0.0.0/8'])
     expect(unblocked.code, unblocked.stderr).toBe(0)
@@ -239,5 +242,13 @@ describe('the house key', () => {
     const hubStatus = await hub.status()
     expect(hubStatus.children.map(child => child.name)).toEqual(['kitchen'])
     expect(hubStatus.access.houseKey).toBe(true)
+
+    // the owner sees the outsiders: counted, and said once in the log, however often they try
+    await waitFor('the failed handshakes to be counted', async () => (await hub.status()).access.failedHandshakes >= 4, { timeoutMs: 20_000 })
+    const said = hub.logs.filter(line => /never finished the handshake \(a wrong house key, or none\)/.test(line.msg))
+    expect(said).toHaveLength(1)
+    // each outsider is told what fits its case
+    expect((await outsider.status()).parent.lastError).toMatch(/this node holds a house key: the parent needs the very same --house-key file/)
+    expect((await keyless.status()).parent.lastError).toMatch(/hung up during the handshake .*house key this node does not have/)
   })
 })

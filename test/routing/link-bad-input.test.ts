@@ -2,7 +2,7 @@ import * as varint from 'uint8-varint'
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest'
 import { HANDSHAKE_TIMEOUT_MS, MAX_FRAME_BYTES } from '../../src/routing/index.ts'
 import { Homes, NodeProcess, type LogLine } from '../../support/node-process.ts'
-import { frame, RawPeers, type ErrorFrame, type Muxer, type RawLink } from '../helpers/raw-peer.ts'
+import { frame, openLink, RawPeers, type ErrorFrame, type Muxer, type RawLink } from '../helpers/raw-peer.ts'
 import { waitFor } from '../../support/wait.ts'
 
 /**
@@ -113,24 +113,18 @@ describe('the link protocol under bad input from a raw peer', () => {
       })
     })
 
-    describe.concurrent('frames that cannot be taken: an error frame, and the stream stays open', () => {
+    describe.concurrent('before hello, the first frame that cannot be taken: an error frame, then the stream is closed', () => {
       it('a frame that is not JSON', async (ctx) => {
         const link = await rawLink(muxer)
         link.raw(frame('GET / HTTP/1.1\r\nHost: hub\r\n\r\n'))
         link.raw(frame(new Uint8Array([0xc3, 0x28, 0xff, 0xfe, 0x00, 0x01])))
-        const first = await link.nextError()
-        const second = await link.nextError()
-        expectErrorFrame(ctx, first, 'malformed')
-        expectErrorFrame(ctx, second, 'malformed')
-        ctx.expect(first.re).toBeUndefined()
-        const logged = await waitFor('two warnings', () => {
-          const lines = warnings(link).filter(line => line.msg === 'dropped a bad frame' && line.code === 'malformed')
-          return lines.length >= 2 ? lines : undefined
-        })
-        ctx.expect(logged).toHaveLength(2)
-        // still the same stream, still served: the handshake works after the bad frames
-        await link.hello(`raw-after-garbage-${muxer}`)
-        ctx.expect(link.ended).toBe(false)
+        const error = await link.nextError()
+        expectErrorFrame(ctx, error, 'malformed')
+        ctx.expect(error.re).toBeUndefined()
+        await link.waitEnded('a frame that is not JSON')
+        // the second frame was never answered: garbage is not answered one for one
+        ctx.expect(link.frames.filter(f => f.kind === 'error')).toHaveLength(1)
+        await waitForWarning(link, line => line.msg === 'closing link: a bad frame before the handshake was done' && line.code === 'malformed', 'bad frame before hello')
         await expectOthersServed(ctx)
       })
 
@@ -141,13 +135,8 @@ describe('the link protocol under bad input from a raw peer', () => {
         expectErrorFrame(ctx, error, 'invalid')
         ctx.expect(error.re).toBe(id)
         ctx.expect(error.body.message).toContain("envelope field 'ttl'")
-        link.raw(frame(JSON.stringify({ greeting: 'hi' })))
-        expectErrorFrame(ctx, await link.nextError(), 'invalid')
-        link.raw(frame('[1,2,3]'))
-        expectErrorFrame(ctx, await link.nextError(), 'invalid')
-        await waitFor('three warnings', () => warnings(link).filter(line => line.code === 'invalid').length === 3)
-        await link.hello(`raw-after-invalid-${muxer}`)
-        ctx.expect(link.ended).toBe(false)
+        await link.waitEnded('an invalid envelope before hello')
+        await waitForWarning(link, line => line.code === 'invalid', 'invalid envelope')
         await expectOthersServed(ctx)
       })
 
@@ -158,8 +147,44 @@ describe('the link protocol under bad input from a raw peer', () => {
         expectErrorFrame(ctx, error, 'unsupported-version')
         ctx.expect(error.re).toBe(id)
         ctx.expect(error.body.message).toMatch(/version 99 is not supported.*version 1/)
+        await link.waitEnded('an unknown version before hello')
         await waitForWarning(link, line => line.code === 'unsupported-version', 'unsupported version')
-        await link.hello(`raw-after-version-${muxer}`)
+        await expectOthersServed(ctx)
+      })
+
+      it('a second link from the same peer right after a failed handshake costs it the connection', async (ctx) => {
+        const link = await rawLink(muxer)
+        link.raw(frame('not json'))
+        await link.waitEnded('a bad first frame')
+        const node = peers.nodeOf(link)
+        await waitFor('the connection to stay up after the first failure', () => node.getConnections().length === 1)
+        const again = await openLink(node, parentAddr).catch(() => undefined)
+        again?.trySend(frame(JSON.stringify({ v: 1, id: 'again', kind: 'hello', from: link.peerId, ttl: 16, route: [], body: { name: 'again', version: 'test', capabilities: [] } })))
+        await waitFor('the parent to hang up the whole connection', () => node.getConnections().length === 0)
+        ctx.expect(again?.frames.some(f => f.kind === 'welcome') ?? false).toBe(false)
+        await expectOthersServed(ctx)
+      })
+    })
+
+    describe.concurrent('after hello, frames that cannot be taken: an error frame, counted as a violation, the stream open', () => {
+      it('bad frames of every sort', async (ctx) => {
+        const link = await rawLink(muxer)
+        const name = `raw-bad-after-hello-${muxer}`
+        await link.hello(name)
+        const before = (await parent.status()).access.violations
+        link.raw(frame('not json'))
+        const invalid = link.envelope({ kind: 'ask', ttl: 'lots' })
+        const future = link.envelope({ v: 99, kind: 'ask' })
+        expectErrorFrame(ctx, await link.nextError(), 'malformed')
+        const second = await link.nextError()
+        expectErrorFrame(ctx, second, 'invalid')
+        ctx.expect(second.re).toBe(invalid)
+        const third = await link.nextError()
+        expectErrorFrame(ctx, third, 'unsupported-version')
+        ctx.expect(third.re).toBe(future)
+        await waitFor('three violations counted', async () => (await parent.status()).access.violations >= before + 3)
+        const ping = link.envelope({ kind: 'ping', body: { t: 1 } })
+        ctx.expect((await link.next('pong')).re).toBe(ping)
         ctx.expect(link.ended).toBe(false)
         await expectOthersServed(ctx)
       })
@@ -176,8 +201,8 @@ describe('the link protocol under bad input from a raw peer', () => {
         expectErrorFrame(ctx, error, 'unknown-kind')
         ctx.expect(error.re).toBe(id)
         ctx.expect(error.body.message).toContain("'teleport'")
-        const warning = await waitForWarning(link, line => line.msg === 'dropped an envelope of unknown kind', 'unknown kind')
-        ctx.expect(warning.kind).toBe('teleport')
+        const warning = await waitForWarning(link, line => line.code === 'unknown-kind', 'unknown kind')
+        ctx.expect(warning.msg).toContain(`dropped a frame from ${name}`)
 
         // the link survives: a ping is still answered, and the raw peer is still a child
         const ping = link.envelope({ kind: 'ping', body: { t: 1 } })
@@ -197,7 +222,7 @@ describe('the link protocol under bad input from a raw peer', () => {
         ctx.expect(error.re).toBe(id)
         ctx.expect(error.body.message).toContain('expected hello, got ask')
         await link.waitEnded('a frame before hello')
-        await waitForWarning(link, line => /before hello/.test(line.msg), 'frame before hello')
+        await waitForWarning(link, line => /before the handshake/.test(line.msg), 'frame before hello')
         await expectOthersServed(ctx)
       })
 
@@ -231,6 +256,27 @@ describe('the link protocol under bad input from a raw peer', () => {
           line => line.peer === link.peerId && line.msg === `child ${name} unlinked`)
         ctx.expect(String(unlinked.reason)).toMatch(/no heartbeat for \d+\.\d s/)
         ctx.expect((await parent.status()).children.map(c => c.name)).not.toContain(name)
+        await expectOthersServed(ctx)
+      })
+
+      it('a frame trickled a byte at a time after the handshake: bytes are not a heartbeat, closed at the deadline', async (ctx) => {
+        const link = await rawLink(muxer)
+        const name = `raw-trickle-${muxer}`
+        await link.hello(name)
+        link.answerPings = false
+        const whole = frame(JSON.stringify({ v: 1, id: 'trickle', kind: 'ping', from: link.peerId, ttl: 16, route: [], body: { t: 1, pad: 'x'.repeat(200) } }))
+        let sent = 0
+        // a byte every fifth of a heartbeat: the link hears something all the time, never a whole frame
+        const trickle = setInterval(() => { if (sent < whole.byteLength - 1 && link.trySend(whole.subarray(sent, sent + 1))) sent++ }, HEARTBEAT_MS / 5)
+        try {
+          await link.waitEnded('a trickle that never makes a frame', 10_000)
+        } finally {
+          clearInterval(trickle)
+        }
+        ctx.expect(sent).toBeLessThan(whole.byteLength - 1)
+        const unlinked = await parent.waitForLog('the parent to log why it dropped the trickling peer',
+          line => line.peer === link.peerId && line.msg === `child ${name} unlinked`)
+        ctx.expect(String(unlinked.reason)).toMatch(/no heartbeat for \d+\.\d s/)
         await expectOthersServed(ctx)
       })
 

@@ -1,11 +1,14 @@
-import { errorMessage, type Logger } from '../../common/index.ts'
+import { errorMessage, LogLimiter, sleep, type Logger } from '../../common/index.ts'
+import { AskSlots } from './ask-slots.ts'
 import { serviceCapabilities, serviceDependencies } from '@libp2p/interface'
 import { LinkKindService, DEFAULT_TTL, LinkClosedError, parseUntrusted, RemoteError, RequestTimeoutError, type Envelope, type LinkSession, type Need } from '../link/index.ts'
-import { ASK_CAPABILITY, ASK_DEADLINE_MS, AskKind, HOP_MARGIN_MS, LOCAL_ANSWER_SHARE, MAX_ASKS_IN_FLIGHT_PER_CHILD, ASK_COUNTERS } from './constants.ts'
+import { ASK_CAPABILITY, ASK_DEADLINE_MS, AskKind, BUSY_RETRY_MS, HOP_MARGIN_MS, LOCAL_ANSWER_SHARE, MAX_ASKS_IN_FLIGHT_PER_CHILD, ASK_COUNTERS } from './constants.ts'
 import { AnswerSchema, QuestionSchema, type Answer, type PeerRef, type Question } from './messages.ts'
-import type { AskFlow, AskFlowComponents, AskFlowInit } from './index.ts'
+import type { AskFlow, AskFlowComponents, AskFlowInit, Asker } from './index.ts'
 
 const noAnswer = (status: Answer['status'], reason: string, answeredBy?: PeerRef): Answer => ({ status, speaks: [], reason, answeredBy })
+/** Below this, no time is left to ask further up. */
+const LEAST_USEFUL_MS = 100
 const ASK_NEED: Need = { permission: ASK_CAPABILITY }
 
 /**
@@ -23,16 +26,30 @@ export class AskFlowService extends LinkKindService implements AskFlow {
 
   private readonly init: AskFlowInit
   private readonly log: Logger
+  private readonly repeats: LogLimiter
   private readonly counters
   private readonly self: PeerRef
   private readonly inFlight = new Map<string, number>()
+  /** questions toward the parent, within the limit it stated */
+  private readonly slots = new AskSlots(() => this.link.parent?.limits.asksInFlight ?? Infinity)
 
   constructor (components: AskFlowComponents, init: AskFlowInit) {
     super(components.link)
     this.init = init
     this.log = init.log
+    this.repeats = new LogLimiter(init.log)
     this.self = { peerId: components.peerId.toString(), name: init.name }
     this.counters = init.figures.counters('asks', ASK_COUNTERS)
+    init.figures.reading('asks', () => ({ waiting: this.slots.queued }))
+  }
+
+  /** A child may have this many questions in flight here for each node of its subtree. */
+  limits (weight: number): Record<string, number> {
+    return { asksInFlight: this.perChildLimit() * weight }
+  }
+
+  private perChildLimit (): number {
+    return this.init.maxInFlightPerChild ?? MAX_ASKS_IN_FLIGHT_PER_CHILD
   }
 
   get canAsk (): boolean {
@@ -47,21 +64,28 @@ export class AskFlowService extends LinkKindService implements AskFlow {
     this.counters.asksFromChildren++
     const question = parseUntrusted(QuestionSchema, envelope.body)
     if (!question.success) {
-      this.log.warn({ peer: session.remotePeer, reason: question.error.issues[0]?.message }, 'dropped an unreadable question')
-      await session.sendError('invalid', `ask field '${question.error.issues[0]?.path.join('.')}': ${question.error.issues[0]?.message}`, envelope.id)
+      session.violation('invalid', `ask field '${question.error.issues[0]?.path.join('.')}': ${question.error.issues[0]?.message}`, envelope.id)
       return
     }
     const child = this.link.children.get(session.remotePeer)
-    const asker: PeerRef = { peerId: session.remotePeer, name: child?.name ?? session.remotePeer }
+    const asker: Asker = { peerId: session.remotePeer, name: child?.name ?? session.remotePeer, origin: envelope.route[0] ?? session.remotePeer }
     // refused at once, before anything else this tick: the refusal goes out in the order the questions came
-    const refusal = this.refusal(asker, envelope)
+    const refusal = this.refusal(asker, envelope, child?.subtree ?? 1)
     const answer = refusal ?? await this.answerFor(question.data, asker, envelope, Date.now())
     if (session.isOpen) await session.reply(envelope, AskKind.answer, answer).catch(() => {})
   }
 
   async ask (utterances: string[], lang: string, deadlineMs = ASK_DEADLINE_MS): Promise<Answer> {
     this.counters.asksSent++
-    const answer = await this.askParent({ utterances, lang, deadlineMs }, [], DEFAULT_TTL)
+    const question = parseUntrusted(QuestionSchema, { utterances, lang, deadlineMs })
+    if (!question.success) {
+      // a parent would refuse it as a protocol violation: it is given back here, saying why
+      const issue = question.error.issues[0]
+      const answer = noAnswer('error', `this question cannot be asked of the mesh: ${issue?.path.join('.')}: ${issue?.message}`, this.self)
+      this.count(answer)
+      return answer
+    }
+    const answer = await this.askParent(question.data, [], DEFAULT_TTL)
     this.count(answer)
     return answer
   }
@@ -75,16 +99,43 @@ export class AskFlowService extends LinkKindService implements AskFlow {
     }
   }
 
+  /**
+   * Asks the parent, keeping within the questions in flight it allows: a question waits for a slot (earliest
+   * deadline first), and one the parent says it is too busy for is asked again when it says, while time is left.
+   */
   private async askParent (question: Question, route: string[], ttl: number): Promise<Answer> {
-    const parent = this.link.parent
-    if (parent === undefined) return noAnswer('no-answer', 'no parent is linked', this.self)
-    if (!parent.session.supports(ASK_CAPABILITY)) {
-      return noAnswer('error', `the parent ${parent.welcome.name} does not take questions (it serves: ${parent.welcome.capabilities.join(', ') || 'nothing'})`)
+    const deadlineAt = Date.now() + question.deadlineMs - HOP_MARGIN_MS
+    for (;;) {
+      const parent = this.link.parent
+      if (parent === undefined) return noAnswer('no-answer', 'no parent is linked', this.self)
+      if (!parent.session.supports(ASK_CAPABILITY)) {
+        return noAnswer('error', `the parent ${parent.welcome.name} does not take questions (it serves: ${parent.welcome.capabilities.join(', ') || 'nothing'})`)
+      }
+      if (!await this.slots.acquire(deadlineAt - LEAST_USEFUL_MS)) {
+        this.counters.givenBack++
+        return noAnswer('busy', `${this.slots.queued} questions already wait for the parent ${parent.welcome.name}; this one could not be sent in time`, this.self)
+      }
+      let answer: Answer
+      try {
+        answer = await this.request(parent.session, question, route, ttl, deadlineAt - Date.now())
+      } finally {
+        this.slots.release()
+      }
+      const waitMs = answer.status === 'busy' ? answer.retryAfterMs ?? BUSY_RETRY_MS : undefined
+      if (waitMs === undefined) return answer
+      if (Date.now() + waitMs > deadlineAt - LEAST_USEFUL_MS) {
+        this.counters.givenBack++
+        return answer
+      }
+      this.counters.retriedBusy++
+      await sleep(waitMs)
     }
-    const deadlineMs = question.deadlineMs - HOP_MARGIN_MS
-    if (deadlineMs < 100) return noAnswer('timeout', 'no time left to ask further up', this.self)
+  }
+
+  private async request (session: LinkSession, question: Question, route: string[], ttl: number, deadlineMs: number): Promise<Answer> {
+    if (deadlineMs < LEAST_USEFUL_MS) return noAnswer('timeout', 'no time left to ask further up', this.self)
     try {
-      const reply = await parent.session.request(AskKind.ask, { ...question, deadlineMs }, {
+      const reply = await session.request(AskKind.ask, { ...question, deadlineMs }, {
         route: [...route, this.self.peerId],
         ttl,
         timeoutMs: deadlineMs
@@ -95,29 +146,30 @@ export class AskFlowService extends LinkKindService implements AskFlow {
     } catch (err) {
       if (err instanceof RequestTimeoutError) return noAnswer('timeout', `no answer from the parent within ${deadlineMs} ms`)
       if (err instanceof LinkClosedError) return noAnswer('error', `the parent link was lost mid-question (${err.message})`)
+      if (err instanceof RemoteError && err.code === 'busy') return { ...noAnswer('busy', `the parent is busy: ${err.message}`), retryAfterMs: err.retryAfterMs }
       if (err instanceof RemoteError) return noAnswer('error', `the parent refused the question: ${err.message}`)
       return noAnswer('error', errorMessage(err))
     }
   }
 
   /** A question that came back to this node, or one too many from the same child. */
-  private refusal (asker: PeerRef, envelope: Envelope): Answer | undefined {
+  private refusal (asker: PeerRef, envelope: Envelope, subtree: number): Answer | undefined {
     const { self } = this
     if (envelope.route.includes(self.peerId)) {
       this.log.warn({ from: asker.name, route: envelope.route }, 'refused a question that came back to this node (loop)')
       return noAnswer('loop', `the question came back to ${self.name}`, self)
     }
-    const limit = this.init.maxInFlightPerChild ?? MAX_ASKS_IN_FLIGHT_PER_CHILD
+    const limit = this.perChildLimit() * subtree
     const inFlight = this.inFlight.get(asker.peerId) ?? 0
     if (inFlight >= limit) {
       this.counters.refusedBusy++
-      this.log.warn({ from: asker.name, inFlight }, `refused a question from ${asker.name}: ${limit} of its questions are already in flight`)
-      return noAnswer('busy', `${self.name} is already working on ${limit} questions from ${asker.name}; ask again later`, self)
+      this.repeats.note(`busy:${asker.peerId}`, 'warn', { from: asker.name, inFlight }, `refused a question from ${asker.name}: ${limit} of its questions are already in flight`)
+      return { ...noAnswer('busy', `${self.name} is already working on ${limit} questions from ${asker.name}; ask again later`, self), retryAfterMs: BUSY_RETRY_MS }
     }
     return undefined
   }
 
-  private async answerFor (question: Question, asker: PeerRef, envelope: Envelope, receivedAt: number): Promise<Answer> {
+  private async answerFor (question: Question, asker: Asker, envelope: Envelope, receivedAt: number): Promise<Answer> {
     const { self } = this
     const inFlight = this.inFlight.get(asker.peerId) ?? 0
     this.inFlight.set(asker.peerId, inFlight + 1)

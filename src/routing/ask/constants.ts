@@ -9,6 +9,8 @@ export const HOP_MARGIN_MS = 250
 /** Share of a hop's time its own assistant may take when an ancestor could still be asked. */
 export const LOCAL_ANSWER_SHARE = 0.7
 export const MAX_ASKS_IN_FLIGHT_PER_CHILD = 8
+/** When a busy parent said no more: ask again this much later. */
+export const BUSY_RETRY_MS = 250
 
 /** What the asks figures in status count. */
 export const ASK_COUNTERS = {
@@ -17,6 +19,8 @@ export const ASK_COUNTERS = {
   unanswered: 'of those, nobody up the tree knew',
   timedOut: 'of those, no answer in time',
   failed: 'of those, lost on the way (busy, loop, link lost)',
+  retriedBusy: 'times a question was asked again after the parent said it was busy',
+  givenBack: 'questions given back to the local assistant: the parent stayed busy until their deadline',
   asksFromChildren: 'questions from children',
   answeredForChildren: 'of those, answered by this node\'s own assistant',
   forwardedUp: 'of those, passed on to this node\'s parent',

@@ -9,9 +9,17 @@ import type { PeerId } from '@libp2p/interface'
 export { ASK_DEADLINE_MS, MAX_ASKS_IN_FLIGHT_PER_CHILD } from './constants.ts'
 export { AnswerSchema, QuestionSchema, SpeakSchema, type Answer, type PeerRef, type Question, type Speak } from './messages.ts'
 
+/**
+ * Who asked: the peer the question came from, and the node that first asked it (the route's origin), which
+ * conversational state is kept for — two rooms behind one hub never share a session.
+ */
+export interface Asker extends PeerRef {
+  origin: string
+}
+
 /** This node's own assistant, trying a child's question: what it said, or undefined when it does not know. */
 export interface LocalAssistant {
-  answer: (question: Question, asker: PeerRef, signal: AbortSignal) => Promise<Speak[] | undefined>
+  answer: (question: Question, asker: Asker, signal: AbortSignal) => Promise<Speak[] | undefined>
 }
 
 /** The `asks` section of status. */

@@ -29,6 +29,8 @@ export const AnswerSchema = z.object({
   status: z.enum(['answered', 'no-answer', 'timeout', 'busy', 'loop', 'error']),
   speaks: z.array(SpeakSchema).max(64),
   answeredBy: peerRef.optional(),
-  reason: z.string().max(1_024).optional()
+  reason: z.string().max(1_024).optional(),
+  /** busy: when to ask again */
+  retryAfterMs: z.number().int().min(0).max(3_600_000).optional()
 })
 export type Answer = z.infer<typeof AnswerSchema>

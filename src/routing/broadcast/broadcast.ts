@@ -50,14 +50,13 @@ export class BroadcastService extends LinkKindService implements Broadcast {
   async handle (envelope: Envelope, session: LinkSession): Promise<void> {
     const announcement = parseUntrusted(AnnouncementSchema, envelope.body)
     if (!announcement.success) {
-      await session.sendError('invalid', `broadcast field '${announcement.error.issues[0]?.path.join('.')}': ${announcement.error.issues[0]?.message}`, envelope.id)
+      session.violation('invalid', `broadcast field '${announcement.error.issues[0]?.path.join('.')}': ${announcement.error.issues[0]?.message}`, envelope.id)
       return
     }
     const forged = await forgery(BROADCAST_PURPOSE, announcement.data)
     if (forged !== undefined) {
       this.counters.forged++
-      this.log.warn({ origin: announcement.data.origin, from: announcement.data.from }, `dropped an announcement said to be from ${announcement.data.from}: ${forged}`)
-      await session.sendError('forbidden', `announcement not taken as from ${announcement.data.from}: ${forged}`, envelope.id)
+      session.violation('forbidden', `announcement not taken as from ${announcement.data.from}: ${forged}`, envelope.id)
       return
     }
     await this.pass(announcement.data, session)

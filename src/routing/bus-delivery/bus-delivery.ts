@@ -58,13 +58,12 @@ export class BusDeliveryService extends LinkKindService implements BusDelivery {
   handle (envelope: Envelope, session: LinkSession): void {
     const parent = this.link.parent
     if (parent?.session !== session) {
-      this.log.warn({ peer: session.remotePeer }, 'dropped a bus message from a peer that is not this node\'s parent')
-      void session.sendError('refused', 'only a parent may send bus messages to this node')
+      session.violation('forbidden', 'only a parent may send bus messages to this node')
       return
     }
     const parsed = parseUntrusted(BusEnvelopeSchema, envelope.body)
     if (!parsed.success) {
-      void session.sendError('invalid', `bus field '${parsed.error.issues[0]?.path.join('.')}': ${parsed.error.issues[0]?.message}`)
+      session.violation('invalid', `bus field '${parsed.error.issues[0]?.path.join('.')}': ${parsed.error.issues[0]?.message}`)
       return
     }
     const { message } = parsed.data

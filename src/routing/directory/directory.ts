@@ -55,12 +55,12 @@ export class DirectoryService extends LinkKindService implements Directory {
     }
     const child = this.link.children.get(session.remotePeer)
     if (child === undefined) {
-      await session.sendError('refused', 'only a child reports its subtree', envelope.id)
+      session.violation('forbidden', 'only a child reports its subtree', envelope.id)
       return
     }
     const report = parseUntrusted(RoomListSchema, envelope.body)
     if (!report.success) {
-      await session.sendError('invalid', `subtree field '${report.error.issues[0]?.path.join('.')}': ${report.error.issues[0]?.message}`, envelope.id)
+      session.violation('invalid', `subtree field '${report.error.issues[0]?.path.join('.')}': ${report.error.issues[0]?.message}`, envelope.id)
       return
     }
     this.counters.reportsReceived++

@@ -12,6 +12,8 @@ export type LinkRole = 'parent' | 'child'
 export interface GuardRequest {
   peerId: string
   role: LinkRole
+  /** how many nodes the peer speaks for (its subtree, for a child): its rate limit grows with it */
+  weight: number
   kind: string
   /** undefined: the link's own kinds (ping, bye …) and replies, which need only the link itself */
   need?: Need
@@ -29,6 +31,8 @@ export interface LinkCapability {
   /** the permission word (`allow`/`deny` take it) that guards this capability, when one does */
   readonly permission?: string
   needs: (envelope: Envelope) => Need | undefined
+  /** the limits it holds a child to, stated in `welcome`, for a child whose subtree weighs `weight` nodes */
+  limits?: (weight: number) => Record<string, number>
   handle: (envelope: Envelope, session: LinkSession) => void | Promise<void>
 }
 

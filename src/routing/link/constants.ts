@@ -18,6 +18,15 @@ export const DRAIN_TIMEOUT_MS = 10_000
 export const REQUEST_TIMEOUT_MS = 10_000
 export const CLOSE_TIMEOUT_MS = 1_000
 
+/** Error frames a link sends at most, on average and at once: a flood of bad frames is not answered one for one. */
+export const ERROR_REPLIES_PER_SECOND = 5
+export const ERROR_REPLY_BURST = 20
+
+/** Peers whose handshake failed, remembered at most (so that a second try at once costs the connection). */
+export const MAX_REMEMBERED_HANDSHAKE_FAILURES = 1024
+/** A subtree that grew or shrank is reported to the parent this much later, in one report. */
+export const SUBTREE_REPORT_DELAY_MS = 200
+
 export const MAX_INBOUND_LINKS_PER_CONNECTION = 2
 export const MAX_OUTBOUND_LINKS_PER_CONNECTION = 2
 
@@ -25,5 +34,6 @@ export const MAX_OUTBOUND_LINKS_PER_CONNECTION = 2
 export const LINK_COUNTERS = {
   unknownKinds: 'frames of a kind no capability serves',
   unknownReplies: 'replies that name no request waiting on this node (late or forged)',
-  refusedChildren: 'hellos refused'
+  refusedChildren: 'hellos refused',
+  hungUp: 'connections hung up after a refused or failed handshake'
 }

@@ -15,18 +15,21 @@ export class RequestTimeoutError extends Error {
 /** The other side answered a request with an `error` frame. */
 export class RemoteError extends Error {
   readonly code: string
+  /** busy, rate-limited: when the other side said to try again */
+  readonly retryAfterMs?: number
 
-  constructor (code: string, message: string) {
+  constructor (code: string, message: string, retryAfterMs?: number) {
     super(message)
     this.name = 'RemoteError'
     this.code = code
+    this.retryAfterMs = retryAfterMs
   }
 }
 
 /** The parent refused our `hello`, or did not answer it with a `welcome`. */
 export class LinkRefusedError extends RemoteError {
-  constructor (code: string, message: string) {
-    super(code, message)
+  constructor (code: string, message: string, retryAfterMs?: number) {
+    super(code, message, retryAfterMs)
     this.name = 'LinkRefusedError'
   }
 }

@@ -1,8 +1,8 @@
 import { LinkService } from './link-service.ts'
 import type { LINK_COUNTERS } from './constants.ts'
-import type { LinkCapability, LinkGuard } from './capability.ts'
+import type { LinkCapability, LinkGuard, LinkRole } from './capability.ts'
 import type { LinkSession } from './link-session.ts'
-import type { Hello, LinkErrorCode, Welcome } from './messages.ts'
+import type { Hello, LinkErrorCode, LinkLimits, Verdict, Welcome } from './messages.ts'
 import type { Logger } from '../../common/index.ts'
 import type { FigureRegistry } from '../../observe/index.ts'
 import type { PeerId } from '@libp2p/interface'
@@ -12,7 +12,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 export { LINK_PROTOCOL, MAX_FRAME_BYTES, DEFAULT_TTL, MAX_TTL, HANDSHAKE_TIMEOUT_MS } from './constants.ts'
 export { LinkClosedError, LinkRefusedError, RemoteError, RequestTimeoutError } from './errors.ts'
 export { decodeEnvelope, encodeFrame, FrameDecoder, FrameError, type Envelope } from './envelope.ts'
-export { LinkKind, NodeNameSchema, type Hello, type Welcome, type LinkErrorCode, type Verdict } from './messages.ts'
+export { LinkKind, NodeNameSchema, MAX_SUBTREE, type Hello, type Welcome, type LinkErrorCode, type LinkLimits, type Verdict } from './messages.ts'
 export type { LinkSession, RequestOptions, SendOptions } from './link-session.ts'
 export { parseUntrusted } from './untrusted.ts'
 export { LinkKindService } from './link-kind.ts'
@@ -24,11 +24,11 @@ export type { GuardRequest, LinkCapability, LinkGuard, LinkRole, Need } from './
 export type LinkFigures = Record<keyof typeof LINK_COUNTERS, number>
 
 /** `name`: what this node calls the child, when it knows it by another name than the one in its hello. */
-export type Admission = { ok: true, name?: string } | { ok: false, code: LinkErrorCode, message: string }
+export type Admission = { ok: true, name?: string } | { ok: false, code: LinkErrorCode, message: string, retryAfterMs?: number }
 
 export interface LinkInit {
   /** what this node says about itself in `hello` and `welcome`; its capabilities are the ones it serves */
-  self: Omit<Welcome, 'capabilities'>
+  self: Omit<Welcome, 'capabilities' | 'limits'>
   log: Logger
   figures: FigureRegistry
   maxFrameBytes?: number
@@ -36,9 +36,13 @@ export interface LinkInit {
   missedBeats?: number
   handshakeTimeoutMs?: number
   /** decides whether a peer may link as a child; everyone may when it is not given */
-  admit?: (peer: PeerId, hello: Hello) => Admission | Promise<Admission>
+  admit?: (peer: PeerId, hello: Hello, remoteAddr: string) => Admission | Promise<Admission>
   /** judges every envelope on an established link, both ways */
   guard?: LinkGuard
+  /** judges a frame that broke the protocol on an established link (counted toward a cut-off) */
+  breach?: (peerId: string, code: LinkErrorCode, reason: string) => Verdict
+  /** the frames per second a child of one node may send; stated in `welcome`, times its subtree */
+  framesPerSecond?: (peerId: string, role: LinkRole) => number
 }
 
 export interface LinkComponents {
@@ -53,6 +57,10 @@ export interface ChildLink {
   hello: Hello
   remoteAddr: string
   since: number
+  /** how many nodes the child says its subtree holds, itself included (capped at MAX_SUBTREE) */
+  subtree: number
+  /** what this node told the child it holds it to */
+  limits: LinkLimits
   session: LinkSession
 }
 
@@ -60,6 +68,8 @@ export interface ParentLinkSession {
   peerId: string
   remoteAddr: string
   welcome: Welcome
+  /** what the parent holds this node to, as it said last */
+  limits: LinkLimits
   session: LinkSession
 }
 
@@ -75,6 +85,8 @@ export interface Link {
   unserve: (capability: LinkCapability) => void
   /** Calls `listener` whenever a child or the parent links or unlinks; returns the unsubscribe function. */
   onChange: (listener: () => void) => () => void
+  /** How many nodes this node's subtree holds, itself included. */
+  subtreeSize: () => number
   /** The permission words the capabilities served here check. */
   permissionWords: () => string[]
   /** Dials a parent, says hello (with an invite's secret when joining) and resolves once it has welcomed us. */

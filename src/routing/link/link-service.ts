@@ -1,12 +1,14 @@
 import { parseUntrusted } from './untrusted.ts'
-import type { Logger } from '../../common/index.ts'
+import { LogLimiter, type Logger } from '../../common/index.ts'
 import { serviceCapabilities } from '@libp2p/interface'
 import {
-  HANDSHAKE_TIMEOUT_MS, HEARTBEAT_INTERVAL_MS, LINK_PROTOCOL, MAX_FRAME_BYTES,
-  MAX_INBOUND_LINKS_PER_CONNECTION, MAX_OUTBOUND_LINKS_PER_CONNECTION, MISSED_BEATS, LINK_COUNTERS } from './constants.ts'
+  HANDSHAKE_TIMEOUT_MS, HEARTBEAT_INTERVAL_MS, LINK_PROTOCOL, MAX_FRAME_BYTES, MAX_REMEMBERED_HANDSHAKE_FAILURES,
+  MAX_INBOUND_LINKS_PER_CONNECTION, MAX_OUTBOUND_LINKS_PER_CONNECTION, MISSED_BEATS, LINK_COUNTERS, SUBTREE_REPORT_DELAY_MS } from './constants.ts'
 import { LinkRefusedError, RemoteError } from './errors.ts'
 import { LinkSession } from './link-session.ts'
-import { ErrorBodySchema, HelloSchema, LinkKind, WelcomeSchema, type Hello, type LinkErrorCode, type Welcome } from './messages.ts'
+import {
+  ErrorBodySchema, HelloSchema, LinkKind, LinkLimitsSchema, MAX_SUBTREE, SubtreeSchema, WelcomeSchema,
+  type Hello, type LinkErrorCode, type LinkLimits, type Self, type Welcome } from './messages.ts'
 import type { LinkCapability, LinkRole } from './capability.ts'
 import type { Envelope } from './envelope.ts'
 import type { Admission, ChildLink, Link, LinkComponents, LinkInit, ParentLinkSession } from './index.ts'
@@ -27,17 +29,27 @@ export class LinkService implements Link, Startable {
   private readonly components: LinkComponents
   private readonly init: LinkInit
   private readonly log: Logger
+  private readonly repeats: LogLimiter
   private readonly counters
   private readonly capabilities = new Map<string, LinkCapability>()
   private readonly childLinks = new Map<string, ChildLink>()
   private readonly childNames = new Map<string, string>()
   private parentLink?: ParentLinkSession
   private readonly changeListeners = new Set<() => void>()
+  /** peers whose last link ended before a readable hello, and when: a second try at once costs the connection */
+  private readonly failedHandshakes = new Map<string, number>()
+  private readonly welcomed = new WeakSet<LinkSession>()
+  /** sessions whose hello could be read: a refusal after it is the admission's business, not a broken handshake */
+  private readonly greeted = new WeakSet<LinkSession>()
+  /** the subtree size last told to the parent */
+  private reportedSubtree = 1
+  private subtreeTimer?: ReturnType<typeof setTimeout>
 
   constructor (components: LinkComponents, init: LinkInit) {
     this.components = components
     this.init = init
     this.log = init.log
+    this.repeats = new LogLimiter(init.log)
     this.counters = init.figures.counters('link', LINK_COUNTERS)
   }
 
@@ -63,13 +75,19 @@ export class LinkService implements Link, Startable {
     })
   }
 
+  /** Says goodbye to every child before libp2p closes any connection (its parts stop all at once). */
+  async beforeStop (): Promise<void> {
+    clearTimeout(this.subtreeTimer)
+    await Promise.all([...this.childLinks.values()].map(async child => child.session.close('the parent is shutting down')))
+  }
+
   async stop (): Promise<void> {
     await this.components.registrar.unhandle(LINK_PROTOCOL)
-    await Promise.all([...this.childLinks.values()].map(async child => child.session.close('the parent is shutting down')))
   }
 
   serve (capability: LinkCapability): void {
     for (const kind of capability.kinds) {
+      if (Object.values<string>(LinkKind).includes(kind)) throw new Error(`envelope kind '${kind}' belongs to the link itself; ${capability.capability} must name its kinds otherwise`)
       const holder = this.capabilities.get(kind)
       if (holder !== undefined && holder !== capability) throw new Error(`envelope kind '${kind}' is already served by ${holder.capability}`)
       this.capabilities.set(kind, capability)
@@ -86,7 +104,42 @@ export class LinkService implements Link, Startable {
   }
 
   private changed (): void {
+    this.scheduleSubtreeReport()
     for (const listener of this.changeListeners) listener()
+  }
+
+  /** How many nodes this node's subtree holds, itself included, as its children announced theirs. */
+  subtreeSize (): number {
+    let size = 1
+    for (const child of this.childLinks.values()) size += child.subtree
+    return Math.min(size, MAX_SUBTREE)
+  }
+
+  /** Tells the parent a changed subtree size, a moment later: 200 children linking at once make one report. */
+  private scheduleSubtreeReport (): void {
+    if (this.subtreeTimer !== undefined) return
+    this.subtreeTimer = setTimeout(() => {
+      this.subtreeTimer = undefined
+      const size = this.subtreeSize()
+      const parent = this.parentLink
+      if (parent === undefined || size === this.reportedSubtree) return
+      this.reportedSubtree = size
+      parent.session.send(LinkKind.subtreeSize, { size }).catch(() => {})
+    }, SUBTREE_REPORT_DELAY_MS)
+    this.subtreeTimer.unref()
+  }
+
+  /**
+   * What this node holds a child to: the link's frame rate and each capability's own limits, all grown by the
+   * subtree the child serves, so a hub of 20 rooms is served like 20 rooms.
+   */
+  private limitsFor (peerId: string, subtree: number): LinkLimits {
+    const weight = Math.min(Math.max(1, subtree), MAX_SUBTREE)
+    const limits: LinkLimits = {}
+    const framesPerSecond = this.init.framesPerSecond?.(peerId, 'child')
+    if (framesPerSecond !== undefined) limits.framesPerSecond = framesPerSecond * weight
+    for (const capability of new Set(this.capabilities.values())) Object.assign(limits, capability.limits?.(weight))
+    return limits
   }
 
   permissionWords (): string[] {
@@ -106,8 +159,8 @@ export class LinkService implements Link, Startable {
     const stream = await connection.newStream(LINK_PROTOCOL, { signal: options.signal })
     const session = this.createSession(stream, connection)
     try {
-      const self = this.self()
-      const hello: Hello = options.invite === undefined ? self : { ...self, invite: options.invite }
+      this.reportedSubtree = this.subtreeSize()
+      const hello: Hello = { ...this.self(), subtree: this.reportedSubtree, ...(options.invite === undefined ? {} : { invite: options.invite }) }
       const reply = await session.request(LinkKind.hello, hello, {
         timeoutMs: this.init.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
         signal: options.signal
@@ -116,8 +169,10 @@ export class LinkService implements Link, Startable {
       if (reply.kind !== LinkKind.welcome || !welcome.success) {
         throw new LinkRefusedError('handshake', `the parent answered hello with an unreadable ${reply.kind}`)
       }
-      this.establish(session, 'parent', welcome.data.capabilities)
-      const parent = { peerId: session.remotePeer, remoteAddr: connection.remoteAddr.toString(), welcome: welcome.data, session }
+      this.establish(session, 'parent', welcome.data.capabilities, () => 1)
+      const limits = welcome.data.limits ?? {}
+      session.pace(limits.framesPerSecond)
+      const parent: ParentLinkSession = { peerId: session.remotePeer, remoteAddr: connection.remoteAddr.toString(), welcome: welcome.data, limits, session }
       this.parentLink = parent
       void session.closed.then(() => {
         if (this.parentLink !== parent) return
@@ -128,42 +183,79 @@ export class LinkService implements Link, Startable {
       return parent
     } catch (err) {
       session.abort(err instanceof Error ? err.message : String(err))
-      if (err instanceof RemoteError && !(err instanceof LinkRefusedError)) throw new LinkRefusedError(err.code, err.message)
+      if (err instanceof RemoteError && !(err instanceof LinkRefusedError)) throw new LinkRefusedError(err.code, err.message, err.retryAfterMs)
       throw err
     }
   }
 
   /** What this node says of itself in `hello` and `welcome`: its capabilities are the ones it serves now. */
-  private self (): Welcome {
+  private self (): Self {
     const words = new Set([...this.capabilities.values()].map(capability => capability.capability))
     return { ...this.init.self, capabilities: [...words] }
   }
 
-  /** The handshake is done: from now on every envelope passes the guard, and the heartbeat runs. */
-  private establish (session: LinkSession, role: LinkRole, remoteCapabilities: readonly string[]): void {
+  /** The handshake is done: from now on every envelope passes the guard, bad frames count, and the heartbeat runs. */
+  private establish (session: LinkSession, role: LinkRole, remoteCapabilities: readonly string[], weight: () => number): void {
     session.remoteCapabilities = remoteCapabilities
-    const { guard } = this.init
+    const { guard, breach } = this.init
+    const peerId = session.remotePeer
     if (guard !== undefined) {
       session.guard = envelope => guard({
-        peerId: session.remotePeer,
+        peerId,
         role,
+        weight: weight(),
         kind: envelope.kind,
         need: envelope.re === undefined ? this.capabilities.get(envelope.kind)?.needs(envelope) : undefined
       })
     }
+    session.breach = (code, reason) => breach?.(peerId, code, reason) ?? { ok: false, code, message: reason }
     session.startHeartbeat()
   }
 
   private handleInbound (stream: Stream, connection: Connection): void {
     const peer = connection.remotePeer
+    const peerId = peer.toString()
+    const handshakeMs = this.init.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS
+    const failedAt = this.failedHandshakes.get(peerId)
+    if (failedAt !== undefined && Date.now() - failedAt < handshakeMs && !this.hasLinkOn(connection)) {
+      stream.abort(new Error('another link right after a failed handshake'))
+      this.hangUp(connection, 'another link right after a failed handshake')
+      return
+    }
     const session = this.createSession(stream, connection, async (envelope, session) => this.handshake(envelope, session, peer, connection))
     const timer = setTimeout(() => {
-      if (!this.childLinks.has(session.remotePeer) || this.childLinks.get(session.remotePeer)?.session !== session) {
-        this.log.warn({ peer: session.remotePeer }, 'closing link: no hello in time')
-        void session.sendError('handshake', 'no hello in time').then(async () => session.close('no hello in time', { bye: false }))
+      if (this.welcomed.has(session)) return
+      this.repeats.note(`hello-timeout:${peerId}`, 'warn', { peer: peerId }, 'closing link: no hello in time')
+      void session.sendError('handshake', 'no hello in time', undefined, { always: true })
+        .then(async () => session.close('no hello in time', { bye: false }))
+        .then(() => { this.hangUp(connection, 'no hello in time') })
+    }, handshakeMs)
+    void session.closed.then(() => {
+      clearTimeout(timer)
+      if (this.greeted.has(session)) return
+      this.failedHandshakes.delete(peerId)
+      this.failedHandshakes.set(peerId, Date.now())
+      for (const oldest of this.failedHandshakes.keys()) {
+        if (this.failedHandshakes.size <= MAX_REMEMBERED_HANDSHAKE_FAILURES) break
+        this.failedHandshakes.delete(oldest)
       }
-    }, this.init.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS)
-    void session.closed.then(() => { clearTimeout(timer) })
+    })
+  }
+
+  /** Does the peer of this connection hold a link on it (as our parent, or as a welcomed child)? */
+  private hasLinkOn (connection: Connection): boolean {
+    const peerId = connection.remotePeer.toString()
+    return this.parentLink?.peerId === peerId || this.childLinks.get(peerId)?.session !== undefined
+  }
+
+  /**
+   * Hangs up the whole connection of a peer this node refused, right after the error frame: refused strangers must
+   * not fill the connection slots the house needs. The connection of a peer with a link on it stays.
+   */
+  private hangUp (connection: Connection, reason: string): void {
+    if (this.hasLinkOn(connection) || connection.status !== 'open') return
+    this.counters.hungUp++
+    connection.close({ signal: AbortSignal.timeout(1_000) }).catch(() => { connection.abort(new Error(reason)) })
   }
 
   private async handshake (envelope: Envelope, session: LinkSession, peer: PeerId, connection: Connection): Promise<void> {
@@ -172,39 +264,44 @@ export class LinkService implements Link, Startable {
       return
     }
     if (envelope.kind !== LinkKind.hello) {
-      this.log.warn({ peer: session.remotePeer, kind: envelope.kind }, `closing link: ${envelope.kind} before hello`)
-      await session.sendError('handshake', `expected hello, got ${envelope.kind}`, envelope.id)
-      await session.close(`${envelope.kind} before hello`, { bye: false })
+      session.refuse(undefined, 'handshake', `expected hello, got ${envelope.kind}`, envelope.id)
       return
     }
     const hello = parseUntrusted(HelloSchema, envelope.body)
     if (!hello.success) {
       const reason = `hello field '${hello.error.issues[0]?.path.join('.')}': ${hello.error.issues[0]?.message}`
-      this.log.warn({ peer: session.remotePeer, reason }, 'closing link: unreadable hello')
-      await session.sendError('invalid', reason, envelope.id)
+      this.repeats.note(`bad-hello:${session.remotePeer}`, 'warn', { peer: session.remotePeer, reason }, 'closing link: unreadable hello')
+      await session.sendError('invalid', reason, envelope.id, { always: true })
       await session.close('unreadable hello', { bye: false })
+      this.hangUp(connection, 'unreadable hello')
       return
     }
-    const admission: Admission = await (this.init.admit?.(peer, hello.data) ?? { ok: true })
+    this.greeted.add(session)
+    const admission: Admission = await (this.init.admit?.(peer, hello.data, connection.remoteAddr.toString()) ?? { ok: true })
     // the peer may have gone while its admission was being decided
     if (!session.isOpen) return
     if (!admission.ok) {
       // the admission said why, in its own log line
       this.counters.refusedChildren++
-      await session.sendError(admission.code, admission.message, envelope.id)
+      await session.sendError(admission.code, admission.message, envelope.id, { always: true, retryAfterMs: admission.retryAfterMs })
       await session.close(admission.message, { bye: false })
+      this.hangUp(connection, admission.message)
       return
     }
 
     const previous = this.childLinks.get(session.remotePeer)
+    const subtree = Math.min(hello.data.subtree ?? 1, MAX_SUBTREE)
     const child: ChildLink = {
       peerId: session.remotePeer,
       name: admission.name ?? hello.data.name,
       hello: hello.data,
       remoteAddr: connection.remoteAddr.toString(),
       since: Date.now(),
+      subtree,
+      limits: this.limitsFor(session.remotePeer, subtree),
       session
     }
+    this.welcomed.add(session)
     this.childLinks.set(child.peerId, child)
     this.childNames.set(child.name, child.peerId)
     void session.closed.then(reason => {
@@ -215,8 +312,9 @@ export class LinkService implements Link, Startable {
       this.changed()
     })
     if (previous !== undefined) void previous.session.close('replaced by a newer link from the same peer')
-    await session.reply(envelope, LinkKind.welcome, this.self()).catch(() => {})
-    this.establish(session, 'child', hello.data.capabilities)
+    const welcome: Welcome = { ...this.self(), limits: child.limits }
+    await session.reply(envelope, LinkKind.welcome, welcome).catch(() => {})
+    this.establish(session, 'child', hello.data.capabilities, () => child.subtree)
     this.log.info({ peer: child.peerId, addr: child.remoteAddr }, `child ${child.name} linked`)
     this.changed()
   }
@@ -230,28 +328,62 @@ export class LinkService implements Link, Startable {
       heartbeatMs: this.init.heartbeatMs ?? HEARTBEAT_INTERVAL_MS,
       missedBeats: this.init.missedBeats ?? MISSED_BEATS,
       log: this.log,
+      repeats: this.repeats,
       onEnvelope: onEnvelope ?? (async (envelope, session) => this.dispatch(envelope, session))
     })
   }
 
   private async dispatch (envelope: Envelope, session: LinkSession): Promise<void> {
-    if (envelope.kind === LinkKind.error) {
-      const body = parseUntrusted(ErrorBodySchema, envelope.body)
-      this.log.warn({ peer: session.remotePeer, code: body.data?.code, reason: body.data?.message }, 'the other side reported an error')
-      return
+    switch (envelope.kind) {
+      case LinkKind.error: {
+        const body = parseUntrusted(ErrorBodySchema, envelope.body)
+        this.repeats.note(`error:${session.remotePeer}:${body.data?.code ?? '?'}`, 'warn', { peer: session.remotePeer, code: body.data?.code, reason: body.data?.message }, 'the other side reported an error')
+        return
+      }
+      case LinkKind.subtreeSize:
+        this.takeSubtree(envelope, session)
+        return
+      case LinkKind.limits:
+        this.takeLimits(envelope, session)
+        return
     }
     if (envelope.re !== undefined) {
       this.counters.unknownReplies++
-      this.log.warn({ peer: session.remotePeer, kind: envelope.kind, re: envelope.re }, 'dropped a reply to no request waiting here (late or unknown)')
+      this.repeats.note(`late-reply:${session.remotePeer}`, 'warn', { peer: session.remotePeer, kind: envelope.kind, re: envelope.re }, 'dropped a reply to no request waiting here (late or unknown)')
       return
     }
     const capability = this.capabilities.get(envelope.kind)
     if (capability === undefined) {
       this.counters.unknownKinds++
-      this.log.warn({ peer: session.remotePeer, kind: envelope.kind }, 'dropped an envelope of unknown kind')
-      await session.sendError('unknown-kind', `this node does not serve '${envelope.kind}' envelopes`, envelope.id)
+      session.violation('unknown-kind', `this node does not serve '${envelope.kind}' envelopes`, envelope.id)
       return
     }
     await capability.handle(envelope, session)
+  }
+
+  /** A child's subtree grew or shrank: its limits follow, and it is told them. */
+  private takeSubtree (envelope: Envelope, session: LinkSession): void {
+    const child = this.childLinks.get(session.remotePeer)
+    const report = parseUntrusted(SubtreeSchema, envelope.body)
+    if (child?.session !== session || !report.success) {
+      session.violation(report.success ? 'forbidden' : 'invalid', report.success ? 'only a child reports its subtree size' : 'unreadable subtree size', envelope.id)
+      return
+    }
+    child.subtree = Math.min(report.data.size, MAX_SUBTREE)
+    child.limits = this.limitsFor(child.peerId, child.subtree)
+    session.send(LinkKind.limits, child.limits).catch(() => {})
+    this.scheduleSubtreeReport()
+  }
+
+  /** The parent changed the limits it holds this node to: keep within them from now on. */
+  private takeLimits (envelope: Envelope, session: LinkSession): void {
+    const parent = this.parentLink
+    const limits = parseUntrusted(LinkLimitsSchema, envelope.body)
+    if (parent?.session !== session || !limits.success) {
+      session.violation(limits.success ? 'forbidden' : 'invalid', limits.success ? 'only a parent states limits' : 'unreadable limits', envelope.id)
+      return
+    }
+    parent.limits = limits.data
+    session.pace(limits.data.framesPerSecond)
   }
 }

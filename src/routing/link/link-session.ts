@@ -1,11 +1,11 @@
 import { parseUntrusted } from './untrusted.ts'
 import { randomUUID } from 'node:crypto'
-import { CLOSE_TIMEOUT_MS, DEFAULT_TTL, DRAIN_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './constants.ts'
+import { CLOSE_TIMEOUT_MS, DEFAULT_TTL, DRAIN_TIMEOUT_MS, ERROR_REPLIES_PER_SECOND, ERROR_REPLY_BURST, REQUEST_TIMEOUT_MS } from './constants.ts'
 import { decodeEnvelope, encodeFrame, FrameDecoder, FrameError, type Envelope } from './envelope.ts'
 import { ByeSchema, ErrorBodySchema, LinkKind, PingSchema, type LinkErrorCode, type Verdict } from './messages.ts'
 import { LinkClosedError, RemoteError, RequestTimeoutError } from './errors.ts'
 import { Outbox } from './outbox.ts'
-import type { Logger } from '../../common/index.ts'
+import { TokenBucket, type LogLimiter, type Logger } from '../../common/index.ts'
 import type { Stream } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
@@ -33,6 +33,8 @@ export interface LinkSessionInit {
   heartbeatMs: number
   missedBeats: number
   log: Logger
+  /** where repeated warnings (a flood of bad frames) are summed up */
+  repeats: LogLimiter
   /** envelopes of kinds the session does not handle itself, and replies nobody waits for */
   onEnvelope: (envelope: Envelope, session: LinkSession) => void | Promise<void>
 }
@@ -57,6 +59,11 @@ export class LinkSession {
   closeReason?: string
   /** judges every envelope once the handshake is done: a refused one is answered with an error and dropped */
   guard?: (envelope: Envelope) => Verdict
+  /**
+   * judges a frame that breaks the protocol (unreadable, oversize, of a kind nobody serves) once the handshake is
+   * done; before it, the first such frame ends the link
+   */
+  breach?: (code: LinkErrorCode, reason: string) => Verdict
   /** the capability words the other side announced in its hello or welcome */
   remoteCapabilities: readonly string[] = []
   readonly closed: Promise<string>
@@ -69,6 +76,8 @@ export class LinkSession {
   private lastHeardAt = Date.now()
   private heartbeat?: ReturnType<typeof setInterval>
   private readonly outbox: Outbox
+  /** error frames answer a flood of bad frames only this often: garbage is not answered one for one */
+  private readonly errorReplies = new TokenBucket(ERROR_REPLIES_PER_SECOND, ERROR_REPLY_BURST)
   private resolveClosed!: (reason: string) => void
 
   constructor (init: LinkSessionInit) {
@@ -101,7 +110,15 @@ export class LinkSession {
     return this.remoteCapabilities.includes(capability)
   }
 
-  /** Starts pinging; the link is closed when nothing at all is heard for `missedBeats` intervals. */
+  /** Sends at most this many frames a second (the limit the other side stated); undefined: no pace. */
+  pace (framesPerSecond: number | undefined): void {
+    this.outbox.pace(framesPerSecond)
+  }
+
+  /**
+   * Starts pinging; the link is closed when no whole frame is heard for `missedBeats` intervals (a peer that
+   * trickles a byte now and then, never finishing a frame, is as dead as a silent one).
+   */
   startHeartbeat (): void {
     if (this.heartbeat !== undefined || !this.isOpen) return
     const { heartbeatMs, missedBeats } = this.init
@@ -143,8 +160,11 @@ export class LinkSession {
     return this.send(kind, body, { re: to.id })
   }
 
-  async sendError (code: LinkErrorCode, message: string, re?: string): Promise<void> {
-    await this.send(LinkKind.error, { code, message }, { re }).catch(() => {})
+  /** Sends an `error` frame, unless this link has sent too many of late (`always` for the last one before a close). */
+  async sendError (code: LinkErrorCode, message: string, re?: string, { retryAfterMs, always = false }: { retryAfterMs?: number, always?: boolean } = {}): Promise<void> {
+    if (!always && !this.errorReplies.take()) return
+    const body = retryAfterMs === undefined ? { code, message } : { code, message, retryAfterMs }
+    await this.send(LinkKind.error, body, { re }).catch(() => {})
   }
 
   /** Sends a request and resolves with the envelope whose `re` names it; an `error` reply rejects with RemoteError. */
@@ -200,7 +220,6 @@ export class LinkSession {
 
   private receive (chunk: Uint8Array | Uint8ArrayList): void {
     if (!this.isOpen) return
-    this.lastHeardAt = Date.now()
     try {
       for (const payload of this.decoder.push(chunk)) {
         this.take(payload)
@@ -208,9 +227,12 @@ export class LinkSession {
       }
     } catch (err) {
       // the byte stream can no longer be split into frames: nothing after this point can be trusted
+      const code = err instanceof FrameError ? err.code : 'malformed'
       const reason = err instanceof FrameError ? err.message : String(err)
-      this.log.warn({ peer: this.remotePeer, reason }, 'closing link: unreadable byte stream')
-      this.endWith(err instanceof FrameError ? err.code : 'malformed', reason)
+      this.init.repeats.note(`unreadable:${this.remotePeer}`, 'warn', { peer: this.remotePeer, reason }, 'closing link: unreadable byte stream')
+      const verdict = this.breach?.(code, reason)
+      if (verdict?.ok === false && verdict.cutOff === true) this.endWith(verdict.code, verdict.message)
+      else this.endWith(code, reason)
     }
   }
 
@@ -218,10 +240,33 @@ export class LinkSession {
   endWith (code: LinkErrorCode, reason: string, re?: string): void {
     if (!this.isOpen) return
     // queued while the session is still open, and handed to the muxer (with all queued before it) before the close
-    void this.sendError(code, reason, re)
+    void this.sendError(code, reason, re, { always: true })
     this.finish(reason)
     this.outbox.flush()
     this.stream.close({ signal: AbortSignal.timeout(CLOSE_TIMEOUT_MS) }).catch(() => { this.stream.abort(new Error(reason)) })
+  }
+
+  /**
+   * Answers a frame that was not taken: with an error (a busy one says when to try again), or by ending the
+   * link when the verdict cuts the peer off — or when there is no verdict yet, before the handshake is done.
+   */
+  refuse (verdict: Verdict | undefined, code: LinkErrorCode, reason: string, re?: string): void {
+    if (verdict === undefined) {
+      this.init.repeats.note(`bad-frame-before-hello:${this.remotePeer}`, 'warn', { peer: this.remotePeer, code, reason }, 'closing link: a bad frame before the handshake was done')
+      this.endWith(code, reason, re)
+    } else if (!verdict.ok && verdict.cutOff === true) {
+      this.endWith(verdict.code, verdict.message, re)
+    } else if (!verdict.ok) {
+      void this.sendError(verdict.code, verdict.message, re, { retryAfterMs: verdict.retryAfterMs })
+    }
+  }
+
+  /**
+   * A frame broke the protocol (an unreadable body, a kind the peer may not send): counted as a violation by the
+   * owner's breach judge, and answered with an error while error replies last.
+   */
+  violation (code: LinkErrorCode, reason: string, re?: string): void {
+    this.refuse(this.breach?.(code, reason) ?? { ok: false, code, message: reason }, code, reason, re)
   }
 
   private take (payload: Uint8ArrayList): void {
@@ -230,18 +275,15 @@ export class LinkSession {
       envelope = decodeEnvelope(payload)
     } catch (err) {
       if (!(err instanceof FrameError)) throw err
-      this.log.warn({ peer: this.remotePeer, code: err.code, reason: err.message }, 'dropped a bad frame')
-      void this.sendError(err.code, err.message, err.envelopeId)
+      this.refuse(this.breach?.(err.code, err.message), err.code, err.message, err.envelopeId)
       return
     }
+    this.lastHeardAt = Date.now()
 
     const verdict = this.guard?.(envelope)
     if (verdict !== undefined && !verdict.ok) {
-      if (verdict.cutOff === true) {
-        this.endWith(verdict.code, verdict.message, envelope.id)
-      } else if (envelope.kind !== LinkKind.error) {
-        void this.sendError(verdict.code, verdict.message, envelope.id)
-      }
+      if (envelope.kind === LinkKind.error && verdict.cutOff !== true) return
+      this.refuse(verdict, verdict.code, verdict.message, envelope.id)
       return
     }
 
@@ -270,7 +312,7 @@ export class LinkSession {
       if (pending !== undefined) {
         if (envelope.kind === LinkKind.error) {
           const body = parseUntrusted(ErrorBodySchema, envelope.body)
-          pending.reject(body.success ? new RemoteError(body.data.code, body.data.message) : new RemoteError('internal', 'unreadable error'))
+          pending.reject(body.success ? new RemoteError(body.data.code, body.data.message, body.data.retryAfterMs) : new RemoteError('internal', 'unreadable error'))
         } else {
           pending.resolve(envelope)
         }

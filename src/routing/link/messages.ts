@@ -6,6 +6,10 @@ export const LinkKind = {
   welcome: 'welcome',
   ping: 'ping',
   pong: 'pong',
+  /** parent to child: the limits it holds the child to now (they grow with the subtree the child serves) */
+  limits: 'limits',
+  /** child to parent: how many nodes its subtree holds now, itself included */
+  subtreeSize: 'subtree-size',
   error: 'error',
   bye: 'bye'
 } as const
@@ -13,22 +17,44 @@ export const LinkKind = {
 /** A node's name as people say it: letters, digits, spaces and . _ ' - (it ends up in logs and tables). */
 export const NodeNameSchema = z.string().trim().min(1).max(64).regex(/^[\p{L}\p{N}][\p{L}\p{N}\p{Zs}._'-]*$/u, 'use letters, digits, spaces and . _ \' - only, starting with a letter or digit')
 
-export const WelcomeSchema = z.object({
+/** The most a subtree may weigh toward its parent's limits, whatever a child claims. */
+export const MAX_SUBTREE = 4096
+
+/**
+ * What a parent holds a child to, stated in `welcome` and in `limits` frames: `framesPerSecond` (the link),
+ * and one figure per capability that limits itself (`asksInFlight` …). A child keeps within them.
+ */
+export const LinkLimitsSchema = z.record(z.string().max(64), z.number().min(0).max(1e9))
+  .refine(limits => Object.keys(limits).length <= 32, 'at most 32 limits')
+export type LinkLimits = z.infer<typeof LinkLimitsSchema>
+
+const SelfSchema = z.object({
   name: NodeNameSchema,
   version: z.string().max(64),
   capabilities: z.array(z.string().max(64)).max(64)
 })
+export type Self = z.infer<typeof SelfSchema>
+
+export const WelcomeSchema = SelfSchema.extend({
+  limits: LinkLimitsSchema.optional()
+})
 export type Welcome = z.infer<typeof WelcomeSchema>
 
-export const HelloSchema = WelcomeSchema.extend({
+export const SubtreeSchema = z.object({ size: z.number().int().min(1).max(1_000_000) })
+
+export const HelloSchema = SelfSchema.extend({
   /** the secret of a one-time invite, presented once when joining */
-  invite: z.string().min(16).max(128).optional()
+  invite: z.string().min(16).max(128).optional(),
+  /** how many nodes the child's subtree holds, itself included (1 when absent) */
+  subtree: SubtreeSchema.shape.size.optional()
 })
 export type Hello = z.infer<typeof HelloSchema>
 
 export const ErrorBodySchema = z.object({
   code: z.string().max(64),
-  message: z.string().max(1024)
+  message: z.string().max(1024),
+  /** busy, rate-limited: when to try again */
+  retryAfterMs: z.number().int().min(0).max(3_600_000).optional()
 })
 export type ErrorBody = z.infer<typeof ErrorBodySchema>
 
@@ -41,7 +67,10 @@ export type LinkErrorCode =
   | 'malformed' | 'invalid' | 'unsupported-version' | 'oversize' | 'unknown-kind'
   | 'refused' | 'handshake' | 'unknown-request' | 'internal'
   | 'uninvited' | 'revoked' | 'invite-unknown' | 'invite-used' | 'invite-expired' | 'name-taken'
-  | 'forbidden' | 'rate-limited' | 'cut-off'
+  | 'forbidden' | 'rate-limited' | 'busy' | 'cut-off'
 
-/** The verdict on one envelope from an established link. */
-export type Verdict = { ok: true } | { ok: false, code: LinkErrorCode, message: string, cutOff?: boolean }
+/**
+ * The verdict on one envelope from an established link. `busy` (over the frame rate) is backpressure, said
+ * with a retry-after; a violation (`forbidden`, a bad frame …) counts toward a cut-off.
+ */
+export type Verdict = { ok: true } | { ok: false, code: LinkErrorCode, message: string, cutOff?: boolean, retryAfterMs?: number }

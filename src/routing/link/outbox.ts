@@ -1,4 +1,5 @@
 import { Uint8ArrayList } from 'uint8arraylist'
+import { TokenBucket } from '../../common/index.ts'
 import { DRAIN_TIMEOUT_MS } from './constants.ts'
 import { LinkClosedError } from './errors.ts'
 import type { Stream } from '@libp2p/interface'
@@ -42,6 +43,11 @@ export interface OutboxInit {
   closedReason: () => string
 }
 
+interface Held {
+  frame: Uint8Array | Uint8ArrayList
+  taken: PromiseWithResolvers<void>
+}
+
 /**
  * Hands what one tick sends to the muxer in one send: each `stream.send` costs the muxer a frame, a Noise
  * message and a wake-up of the far end, so a parent answering many children at once sends one batch per tick.
@@ -49,26 +55,80 @@ export interface OutboxInit {
 export class Outbox {
   private readonly init: OutboxInit
   private batch?: Batch
+  private pacer?: TokenBucket
+  /** frames waiting for the pace, oldest first */
+  private readonly held: Held[] = []
+  private releaseTimer?: ReturnType<typeof setTimeout>
 
   constructor (init: OutboxInit) {
     this.init = init
   }
 
-  /** Queues a frame for the end of the tick; resolves once the muxer has taken it. */
+  /**
+   * Sends at most `framesPerSecond` frames a second from now on (the limit the other side stated), holding the
+   * rest in order; undefined sends at once. Bursts stay within one second's worth, half what the other side takes.
+   */
+  pace (framesPerSecond: number | undefined): void {
+    if (framesPerSecond === undefined || framesPerSecond <= 0) {
+      this.pacer = undefined
+      this.release(true)
+    } else if (this.pacer === undefined) {
+      this.pacer = new TokenBucket(framesPerSecond)
+    } else {
+      this.pacer.reset(framesPerSecond)
+    }
+  }
+
+  /** Queues a frame for the end of the tick (or for its turn, when paced); resolves once the muxer has taken it. */
   enqueue (frame: Uint8Array | Uint8ArrayList): Promise<void> {
+    if (this.pacer !== undefined && (this.held.length > 0 || !this.pacer.take())) {
+      const taken = Promise.withResolvers<void>()
+      taken.promise.catch(() => {})
+      this.held.push({ frame, taken })
+      this.scheduleRelease()
+      return taken.promise
+    }
+    return this.batchUp(frame)
+  }
+
+  private scheduleRelease (): void {
+    if (this.releaseTimer !== undefined || this.pacer === undefined) return
+    this.releaseTimer = setTimeout(() => {
+      this.releaseTimer = undefined
+      this.release(false)
+    }, Math.max(1, this.pacer.waitMs()))
+  }
+
+  /** Sends the held frames whose turn has come (all of them, when `all`). */
+  private release (all: boolean): void {
+    while (this.held.length > 0 && (all || this.pacer?.take() !== false)) {
+      const held = this.held.shift() as Held
+      this.batchUp(held.frame).then(held.taken.resolve, held.taken.reject)
+    }
+    if (this.held.length > 0) this.scheduleRelease()
+  }
+
+  private batchUp (frame: Uint8Array | Uint8ArrayList): Promise<void> {
     if (this.batch === undefined) {
       const batch: Batch = { frames: [], taken: Promise.withResolvers() }
       // senders that do not wait for the muxer still must not leave a rejection unhandled
       batch.taken.promise.catch(() => {})
       this.batch = batch
-      process.nextTick(() => { this.flush() })
+      process.nextTick(() => { this.sendBatch() })
     }
     this.batch.frames.push(frame)
     return this.batch.taken.promise
   }
 
-  /** Hands what waits to the muxer now (before a close, say). */
+  /** Hands what waits to the muxer now, paced or not (before a close, say). */
   flush (): void {
+    clearTimeout(this.releaseTimer)
+    this.releaseTimer = undefined
+    this.release(true)
+    this.sendBatch()
+  }
+
+  private sendBatch (): void {
     const batch = this.batch
     if (batch === undefined) return
     this.batch = undefined

@@ -73,7 +73,7 @@ export class RelayService extends LinkKindService implements RoomRelay {
     const askerPeerId = relayed.origin
     if ('question' in relayed) {
       if (this.init.assistant === undefined) return { status: 'no-answer', reason: `${this.init.name} has no assistant` }
-      const speaks = await this.init.assistant.answer({ ...relayed.question, deadlineMs: ROOM_ANSWER_MS }, { peerId: askerPeerId, name: relayed.from }, AbortSignal.timeout(ROOM_ANSWER_MS))
+      const speaks = await this.init.assistant.answer({ ...relayed.question, deadlineMs: ROOM_ANSWER_MS }, { peerId: askerPeerId, name: relayed.from, origin: askerPeerId }, AbortSignal.timeout(ROOM_ANSWER_MS))
       this.log.info({ from: relayed.from }, `answered ${relayed.from}'s question`)
       return speaks === undefined || speaks.length === 0 ? { status: 'no-answer', reason: `${this.init.name}'s assistant does not know` } : { status: 'answered', speaks }
     }
