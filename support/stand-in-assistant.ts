@@ -46,6 +46,8 @@ export class StandInAssistant {
       socket.once('error', reject)
     })
     socket.on('message', (data: Buffer) => { this.receive(JSON.parse(data.toString('utf8')) as Message) })
+    // each utterance in a fallback round listens for its pongs: a burst of them is not a leak
+    socket.setMaxListeners(0)
     this.socket = socket
     if (this.options.fallbackUnknown === true) {
       this.send({ type: 'ovos.skills.fallback.register', data: { skill_id: STAND_IN_UNKNOWN_ID, priority: 100 }, context: {} })
