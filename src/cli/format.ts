@@ -40,7 +40,7 @@ const SECTION_LINES: Record<string, (section: Section) => string[]> = {
     `  answered   ${count(asks, 'answeredForChildren')} of ${count(asks, 'asksFromChildren')} questions from children, ${count(asks, 'forwardedUp')} passed up, ${count(asks, 'refusedBusy')} refused as busy`
   ],
   access: access => [
-    `  access     ${access.open === true ? 'open (lab mode: no invite needed)' : 'by invite'}${access.houseKey === true ? ', house key' : ''}; refused links: ${counts(access.refusedLinks ?? {})}; refused connections: ${count(access, 'refusedConnections')}; violations: ${count(access, 'violations')}`,
+    `  access     ${access.open === true ? 'open (lab mode: no invite needed)' : 'by invite'}${access.houseKey === true ? ', house key' : ''}; refused links: ${counts(access.refusedLinks ?? {})}; refused connections: ${count(access, 'refusedConnections')}; failed handshakes: ${count(access, 'failedHandshakes')}; strangers turned away: ${count(access, 'strangersTurnedAway')}; told to wait: ${count(access, 'throttled')}; busy: ${count(access, 'busy')}; violations: ${count(access, 'violations')}`,
     ...(Array.isArray(access.cutOff) ? access.cutOff as Array<{ name: string, until: string, reason: string }> : []).map(cut => `    cut off: ${cut.name} until ${cut.until} (${cut.reason})`)
   ]
 }

@@ -103,6 +103,7 @@ export function managementRoutes (node: ManagementPort): ControlRoutes {
       }
       const peer = known(request.peer)
       const updated = await store.setPermissions(peer.peerId, permissions => applyPermission(permissions, request.allow, request.what, request.framesPerSecond))
+      if (request.framesPerSecond !== undefined) link.restateLimits(peer.peerId)
       return updated === undefined ? undefined : listing(updated)
     },
 

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { defaultPermissions } from '../../src/access/index.ts'
 import { MAX_ASKS_IN_FLIGHT_PER_CHILD } from '../../src/routing/index.ts'
-import { Homes, NodeProcess } from '../../support/node-process.ts'
+import { Homes, NodeProcess, runCli } from '../../support/node-process.ts'
 import { waitFor } from '../../support/wait.ts'
 import { RawPeers, type RawLink } from '../helpers/raw-peer.ts'
 import { Rooms } from '../helpers/rooms.ts'
@@ -50,6 +50,26 @@ describe('honest load', () => {
     expect(hubStatus.asks.refusedBusy).toBe(0)
     expect(kitchenStatus.asks).toMatchObject({ asksSent: BURST, answered: BURST, givenBack: 0 })
     expect(kitchenStatus.parent).toMatchObject({ state: 'linked', since: linked.since, attempts: 0 })
+  })
+
+  it('a parent that lowers a room\'s rate tells it at once, and the room sends no faster: a burst arrives whole, nothing is refused', async () => {
+    const RATE = 10
+    const BURST = 40
+    const answers = Object.fromEntries(Array.from({ length: BURST }, (_, i) => [`slow question ${i}`, `slow answer ${i}`]))
+    const hub = await rooms.room('hall', { assistant: { answers } })
+    const porch = await rooms.room('porch', { parent: hub })
+    const lowered = await runCli(['allow', '--home', hub.node.home, 'porch', 'ask', '--rate', String(RATE)])
+    expect(lowered.code, lowered.stderr).toBe(0)
+    await waitFor('the porch to be told its new rate', async () => (await porch.node.status()).parent.limits?.framesPerSecond === RATE)
+
+    // twice what the hall takes at once, more than it takes in a second
+    for (let i = 0; i < BURST; i++) porch.bus.emit({ type: 'complete_intent_failure', data: { utterances: [`slow question ${i}`], lang: 'en-US' }, context: {} })
+    const spoken = await waitFor(`${BURST} answers spoken on the porch`, () => {
+      const said = porch.bus.of('speak').map(m => String(m.data.utterance))
+      return said.length >= BURST ? said : undefined
+    }, { timeoutMs: 20_000 })
+    expect(new Set(spoken)).toEqual(new Set(Object.values(answers)))
+    expect((await hub.node.status()).access).toMatchObject({ violations: 0, busy: 0, cutOffs: 0 })
   })
 
   it('a hub with 20 rooms, each asking within its own limits: the root serves the hub like 20 rooms, and never mixes their sessions', async () => {

@@ -91,6 +91,8 @@ export interface Link {
   permissionWords: () => string[]
   /** Dials a parent, says hello (with an invite's secret when joining) and resolves once it has welcomed us. */
   linkToParent: (addrs: Multiaddr[], options?: { signal?: AbortSignal, invite?: string }) => Promise<ParentLinkSession>
+  /** Tells a linked child the limits it is held to now (after its permissions changed). */
+  restateLimits: (peerId: string) => void
   /** Ends a child's link at once, telling it why. */
   dropChild: (peerId: string, reason: string, code?: LinkErrorCode) => Promise<boolean>
 }

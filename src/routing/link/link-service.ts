@@ -361,6 +361,13 @@ export class LinkService implements Link, Startable {
     await capability.handle(envelope, session)
   }
 
+  restateLimits (peerId: string): void {
+    const child = this.childLinks.get(peerId)
+    if (child === undefined) return
+    child.limits = this.limitsFor(child.peerId, child.subtree)
+    child.session.send(LinkKind.limits, child.limits).catch(() => {})
+  }
+
   /** A child's subtree grew or shrank: its limits follow, and it is told them. */
   private takeSubtree (envelope: Envelope, session: LinkSession): void {
     const child = this.childLinks.get(session.remotePeer)
@@ -370,8 +377,7 @@ export class LinkService implements Link, Startable {
       return
     }
     child.subtree = Math.min(report.data.size, MAX_SUBTREE)
-    child.limits = this.limitsFor(child.peerId, child.subtree)
-    session.send(LinkKind.limits, child.limits).catch(() => {})
+    this.restateLimits(child.peerId)
     this.scheduleSubtreeReport()
   }
 
