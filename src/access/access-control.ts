@@ -1,6 +1,6 @@
 import { AdmissionThrottle } from './admission-throttle.ts'
 import { ipMatcher, ipOf } from './ip.ts'
-import { LogLimiter, TokenBucket } from '../common/index.ts'
+import { LogLimiter, setBounded, TokenBucket } from '../common/index.ts'
 import { defaultPermissions, permissionNamed, type Permissions } from './permissions.ts'
 import type { TrustStore } from './trust-store.ts'
 import type { Logger } from '../common/index.ts'
@@ -313,12 +313,8 @@ export class AccessControl {
     let rate = this.rates.get(peer)
     if (rate === undefined) {
       rate = { bucket: new TokenBucket(framesPerSecond, framesPerSecond * 2), framesPerSecond, over: 0, windowStart: now }
-      this.rates.set(peer, rate)
       // a hub must not keep a bucket for every peer it ever heard from
-      for (const oldest of this.rates.keys()) {
-        if (this.rates.size <= MAX_RATES) break
-        this.rates.delete(oldest)
-      }
+      setBounded(this.rates, peer, rate, MAX_RATES)
     } else if (rate.framesPerSecond !== framesPerSecond) {
       rate.bucket.reset(framesPerSecond, framesPerSecond * 2)
       rate.framesPerSecond = framesPerSecond

@@ -1,3 +1,5 @@
+import { setBounded } from '../common/index.ts'
+
 /** Failed admissions a peer may have within the window before it has to wait; an address (shared by a house behind NAT) four times that. */
 export const FREE_FAILURES = 5
 const FREE_FAILURES_PER_ADDRESS = FREE_FAILURES * 4
@@ -14,15 +16,6 @@ interface Failures {
   until: number
 }
 
-/** Sets `key` as the newest entry of `map`, forgetting the oldest beyond MAX_TRACKED. */
-function setNewest<V> (map: Map<string, V>, key: string, value: V): void {
-  map.delete(key)
-  map.set(key, value)
-  for (const oldest of map.keys()) {
-    if (map.size <= MAX_TRACKED) break
-    map.delete(oldest)
-  }
-}
 
 /**
  * Makes guessing invites and re-link loops expensive for the one doing it, and cheap for this node: after a few
@@ -51,7 +44,7 @@ export class AdmissionThrottle {
     const now = Date.now()
     const recent = (this.links.get(peerId) ?? []).filter(at => now - at < 60_000)
     recent.push(now)
-    setNewest(this.links, peerId, recent)
+    setBounded(this.links, peerId, recent, MAX_TRACKED)
     if (recent.length <= MAX_LINKS_PER_MINUTE) return 0
     return 60_000 - (now - (recent[recent.length - MAX_LINKS_PER_MINUTE - 1] ?? now))
   }
@@ -66,6 +59,6 @@ export class AdmissionThrottle {
       record.until = now + Math.min(LONGEST_WAIT_MS, FIRST_WAIT_MS * 2 ** record.waits)
       record.waits++
     }
-    setNewest(this.failures, key, record)
+    setBounded(this.failures, key, record, MAX_TRACKED)
   }
 }

@@ -3,7 +3,7 @@ import { forward, isRecord, reply, sessionId, utterancesOf, type BusMessage } fr
 import { DEFAULT_FALLBACK_PRIORITY, DEFAULT_SAFETY_NET_MS, DEFAULT_SKILL_ID, MESH_CONTEXT_KEY } from './constants.ts'
 import type { MessageBus } from './bus.ts'
 import type { Speak } from '../routing/index.ts'
-import type { Logger } from '../common/index.ts'
+import { setBounded, type Logger } from '../common/index.ts'
 
 /** Fallbacks whose priority core never told us are assumed to sit where the stock catch-all does. */
 const UNKNOWN_FALLBACK_PRIORITY = 100
@@ -11,15 +11,6 @@ const FALLBACK_HANDLER = 'MeshBridge.ask_parent'
 /** Sessions and utterances remembered at most: session ids come from the bus, and anyone on it may invent them. */
 const MAX_TRACKED = 256
 
-/** Sets `key` as the newest entry, forgetting the oldest ones beyond `max`. */
-function setBounded<K, V> (map: Map<K, V>, key: K, value: V, max = MAX_TRACKED): void {
-  map.delete(key)
-  map.set(key, value)
-  for (const oldest of map.keys()) {
-    if (map.size <= max) break
-    map.delete(oldest)
-  }
-}
 
 export interface DetectorOptions {
   skillId: string
@@ -141,12 +132,12 @@ export class UnhandledDetector {
 
   private rememberPriority (message: BusMessage): void {
     const { skill_id: id, priority } = message.data
-    if (typeof id === 'string' && typeof priority === 'number') setBounded(this.priorities, id, priority)
+    if (typeof id === 'string' && typeof priority === 'number') setBounded(this.priorities, id, priority, MAX_TRACKED)
   }
 
   private answerPing (message: BusMessage): void {
     const canHandle = !isMeshTagged(message) && this.init.canAsk()
-    setBounded(this.rounds, sessionId(message), { utterances: utterancesOf(message.data), willing: [] })
+    setBounded(this.rounds, sessionId(message), { utterances: utterancesOf(message.data), willing: [] }, MAX_TRACKED)
     this.bus.emit(reply(message, 'ovos.skills.fallback.pong', { skill_id: this.options.skillId, can_handle: canHandle }, { skill_id: this.options.skillId }))
   }
 

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino'
 
 /** One line per key and interval: the first at once, the rest summed up when the interval ends. */
-export const REPEAT_INTERVAL_MS = 60_000
+const REPEAT_INTERVAL_MS = 60_000
 
 type Level = 'info' | 'warn' | 'error'
 

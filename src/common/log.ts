@@ -13,7 +13,7 @@ export const LOG_TEXT_LIMIT = 200
 const CLIP_DEPTH = 4
 
 /** `text` cut to LOG_TEXT_LIMIT characters, saying how long it was. */
-export function clipText (text: string): string {
+function clipText (text: string): string {
   return text.length <= LOG_TEXT_LIMIT ? text : `${text.slice(0, LOG_TEXT_LIMIT)}… (${text.length} characters)`
 }
 
@@ -26,7 +26,7 @@ function clipValue (value: unknown, depth = 0): unknown {
 }
 
 /** What every logger of the node is made with: whatever a log call is given, no line carries a 10 MB utterance. */
-export const LOG_OPTIONS: PinoOptions = {
+const LOG_OPTIONS: PinoOptions = {
   base: undefined,
   hooks: {
     logMethod (args, method) {

@@ -12,7 +12,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 export { LINK_PROTOCOL, MAX_FRAME_BYTES, DEFAULT_TTL, MAX_TTL, HANDSHAKE_TIMEOUT_MS } from './constants.ts'
 export { LinkClosedError, LinkRefusedError, RemoteError, RequestTimeoutError } from './errors.ts'
 export { decodeEnvelope, encodeFrame, FrameDecoder, FrameError, type Envelope } from './envelope.ts'
-export { LinkKind, NodeNameSchema, MAX_SUBTREE, type Hello, type Welcome, type LinkErrorCode, type LinkLimits, type Verdict } from './messages.ts'
+export { LinkKind, NodeNameSchema, type Hello, type Welcome, type LinkErrorCode, type Verdict } from './messages.ts'
 export type { LinkSession, RequestOptions, SendOptions } from './link-session.ts'
 export { parseUntrusted } from './untrusted.ts'
 export { LinkKindService } from './link-kind.ts'
@@ -85,8 +85,6 @@ export interface Link {
   unserve: (capability: LinkCapability) => void
   /** Calls `listener` whenever a child or the parent links or unlinks; returns the unsubscribe function. */
   onChange: (listener: () => void) => () => void
-  /** How many nodes this node's subtree holds, itself included. */
-  subtreeSize: () => number
   /** The permission words the capabilities served here check. */
   permissionWords: () => string[]
   /** Dials a parent, says hello (with an invite's secret when joining) and resolves once it has welcomed us. */

@@ -1,5 +1,5 @@
 import { parseUntrusted } from './untrusted.ts'
-import { LogLimiter, type Logger } from '../../common/index.ts'
+import { LogLimiter, setBounded, type Logger } from '../../common/index.ts'
 import { serviceCapabilities } from '@libp2p/interface'
 import {
   HANDSHAKE_TIMEOUT_MS, HEARTBEAT_INTERVAL_MS, LINK_PROTOCOL, MAX_FRAME_BYTES, MAX_REMEMBERED_HANDSHAKE_FAILURES,
@@ -109,7 +109,7 @@ export class LinkService implements Link, Startable {
   }
 
   /** How many nodes this node's subtree holds, itself included, as its children announced theirs. */
-  subtreeSize (): number {
+  private subtreeSize (): number {
     let size = 1
     for (const child of this.childLinks.values()) size += child.subtree
     return Math.min(size, MAX_SUBTREE)
@@ -233,12 +233,7 @@ export class LinkService implements Link, Startable {
     void session.closed.then(() => {
       clearTimeout(timer)
       if (this.greeted.has(session)) return
-      this.failedHandshakes.delete(peerId)
-      this.failedHandshakes.set(peerId, Date.now())
-      for (const oldest of this.failedHandshakes.keys()) {
-        if (this.failedHandshakes.size <= MAX_REMEMBERED_HANDSHAKE_FAILURES) break
-        this.failedHandshakes.delete(oldest)
-      }
+      setBounded(this.failedHandshakes, peerId, Date.now(), MAX_REMEMBERED_HANDSHAKE_FAILURES)
     })
   }
 
