@@ -5,7 +5,7 @@ import { defaultPermissions, permissionNamed, type Permissions } from './permiss
 import type { TrustStore } from './trust-store.ts'
 import type { Logger } from '../common/index.ts'
 import type { FigureRegistry } from '../observe/index.ts'
-import type { Admission, GuardRequest, Hello, LinkErrorCode, LinkRole, Need, Verdict } from '../routing/index.ts'
+import type { Admission, GuardRequest, Hello, HelloSeen, LinkErrorCode, LinkRole, Need, Verdict } from '../routing/index.ts'
 import type { MultiaddrConnection, PeerId } from '@libp2p/interface'
 
 /** This many violations within the window cut a peer off. */
@@ -25,9 +25,9 @@ export interface AccessInit {
   ipAllow?: string[]
   /** never let these connect, beside the store's blocked list */
   ipDeny?: string[]
-  /** only nodes holding the house key finish a handshake (shown in status) */
+  /** this node holds a house key (shown in status) */
   houseKey?: boolean
-  /** this node is its house's hub: a peer that finished the handshake holds the house key, and is admitted as a room */
+  /** this node is its house's hub: a peer whose hello proves it holds the house key is admitted as a room */
   hub?: boolean
   /** the node's connection limit: strangers may take only part of it */
   maxConnections?: number
@@ -36,7 +36,7 @@ export interface AccessInit {
 
 const ACCESS_COUNTERS = {
   refusedConnections: 'connections refused by address, before any handshake',
-  failedHandshakes: 'connections that never finished the encrypted handshake (with a house key: a wrong key, or none)',
+  failedHandshakes: 'connections that never finished the encrypted handshake',
   strangersTurnedAway: 'connections from unknown peers refused because strangers held their share of the slots',
   busy: 'frames over a peer\'s rate, answered busy',
   violations: 'frames refused from linked peers',
@@ -135,8 +135,7 @@ export class AccessControl {
     maConn.addEventListener('close', () => {
       if (!this.handshaking.delete(maConn)) return
       this.counters.failedHandshakes++
-      const why = this.init.houseKey === true ? 'a wrong house key, or none' : 'not a mesh node, or a broken connection'
-      this.repeats.note('failed-handshake', 'warn', { ip }, `a connection from ${ip} never finished the handshake (${why})`)
+      this.repeats.note('failed-handshake', 'warn', { ip }, `a connection from ${ip} never finished the encrypted handshake (not a mesh node, or a broken connection)`)
     }, { once: true })
   }
 
@@ -160,7 +159,7 @@ export class AccessControl {
   }
 
   /** Decides a child's `hello`. */
-  async admit (peerId: PeerId, hello: Hello, remoteAddr: string): Promise<Admission> {
+  async admit (peerId: PeerId, hello: Hello, { remoteAddr, houseMember }: HelloSeen): Promise<Admission> {
     const id = peerId.toString()
     // a known peer is not kept out by what strangers from its address did
     const known = this.init.store.peer(id)
@@ -171,7 +170,7 @@ export class AccessControl {
       const admission: Admission = { ok: false, code: 'rate-limited', message: `too many failed attempts to link from here; try again in ${Math.ceil(waitMs / 1000)} s`, retryAfterMs: waitMs }
       return this.refused(id, hello, admission)
     }
-    const admission = await this.decide(id, hello)
+    const admission = await this.decide(id, hello, houseMember)
     if (!admission.ok) {
       if (admission.code !== 'name-taken') this.throttle.failed(id, ip)
       return this.refused(id, hello, admission)
@@ -190,13 +189,20 @@ export class AccessControl {
     return admission
   }
 
-  private async decide (peerId: string, hello: Hello): Promise<Admission> {
+  private async decide (peerId: string, hello: Hello, houseMember: boolean | undefined): Promise<Admission> {
     this.forgetExpiredCutOffs()
     const cutOff = this.cutOffs.get(peerId)
     if (cutOff !== undefined) {
       return { ok: false, code: 'cut-off', message: `this node cut you off until ${cutOff.until} for repeated violations (${cutOff.reason})` }
     }
     const known = this.init.store.peer(peerId)
+    const house = this.init.hub === true && this.init.houseKey === true
+    if (house && houseMember === false) {
+      return { ok: false, code: 'house-key', message: 'your house key is not this house\'s: every node of the house needs the very same --house-key file' }
+    }
+    if (house && known?.role === 'room' && houseMember !== true) {
+      return { ok: false, code: 'house-key', message: 'a room of this house proves it holds the house key; start with --house-key and the house\'s key file' }
+    }
     if (known !== undefined && known.revokedAt === null) {
       if (known.role === 'parent') return { ok: false, code: 'refused', message: 'you are this node\'s parent: a parent cannot also link as its child' }
       this.init.store.seen(peerId)
@@ -214,7 +220,7 @@ export class AccessControl {
     if (known !== undefined) {
       return { ok: false, code: 'revoked', message: `this node revoked you on ${known.revokedAt ?? '?'}; you need a new invite (\`mycroft-mesh invite\` on this node, then start with --join TOKEN)` }
     }
-    if (this.init.hub === true && this.init.houseKey === true) {
+    if (house && houseMember === true) {
       const holder = this.init.store.find(hello.name)
       if (holder !== undefined && holder.peerId !== peerId) {
         return { ok: false, code: 'name-taken', message: `the house already has a room named '${hello.name}' (${holder.peerId}); start this one with another --name` }

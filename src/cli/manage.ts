@@ -100,10 +100,8 @@ export function addManagementCommands (program: Command, homeOption: () => Optio
   program.command('house-key')
     .description('print a new house key; give every node of the house the same file with --house-key FILE')
     .action(async () => {
-      // loaded here: the other commands only talk to the control socket and should not pay for libp2p
-      const { generateKey } = await import('@libp2p/pnet')
-      const key = new Uint8Array(95)
-      generateKey(key)
-      process.stdout.write(`${new TextDecoder().decode(key)}\n`)
+      // loaded here: the other commands only talk to the control socket
+      const { HouseKey } = await import('../house/index.ts')
+      process.stdout.write(HouseKey.generate())
     })
 }

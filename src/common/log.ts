@@ -8,18 +8,20 @@ export interface LoggerOptions {
   json?: boolean
 }
 
-/** User text (an utterance, a message to a room) is cut to this many characters in a log line. */
+/** User text (an utterance, a message to a room) is cut to this many characters in a log line's fields. */
 export const LOG_TEXT_LIMIT = 200
+/** A line's message is the node's own words, with perhaps some user text in them: it may be longer. */
+const LOG_MESSAGE_LIMIT = 500
 const CLIP_DEPTH = 4
 
-/** `text` cut to LOG_TEXT_LIMIT characters, saying how long it was. */
-function clipText (text: string): string {
-  return text.length <= LOG_TEXT_LIMIT ? text : `${text.slice(0, LOG_TEXT_LIMIT)}… (${text.length} characters)`
+/** `text` cut to `limit` characters, saying how long it was. */
+function clipText (text: string, limit: number): string {
+  return text.length <= limit ? text : `${text.slice(0, limit)}… (${text.length} characters)`
 }
 
-/** A log argument with every long string in it clipped; errors are left as they are, for pino's serializer. */
+/** A log field with every long string in it clipped; errors are left as they are, for pino's serializer. */
 function clipValue (value: unknown, depth = 0): unknown {
-  if (typeof value === 'string') return clipText(value)
+  if (typeof value === 'string') return clipText(value, LOG_TEXT_LIMIT)
   if (depth >= CLIP_DEPTH || value === null || typeof value !== 'object' || value instanceof Error) return value
   if (Array.isArray(value)) return value.slice(0, 32).map(item => clipValue(item, depth + 1))
   return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, clipValue(item, depth + 1)]))
@@ -30,7 +32,7 @@ const LOG_OPTIONS: PinoOptions = {
   base: undefined,
   hooks: {
     logMethod (args, method) {
-      method.apply(this, args.map(arg => clipValue(arg)) as Parameters<typeof method>)
+      method.apply(this, args.map(arg => typeof arg === 'string' ? clipText(arg, LOG_MESSAGE_LIMIT) : clipValue(arg)) as Parameters<typeof method>)
     }
   }
 }

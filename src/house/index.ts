@@ -6,6 +6,7 @@ import type { AddressManager } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 export { hubTag } from './house-tag.ts'
+export { HouseKey } from './house-key.ts'
 
 /** A hub of this house, as mDNS announced it: its peer id and the addresses worth dialling. */
 export interface HubSighting {

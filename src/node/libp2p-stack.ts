@@ -1,11 +1,9 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { mplex } from '@libp2p/mplex'
-import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { batchYamuxWindowUpdates, linearGetConnections } from './libp2p-fixes.ts'
-import { readFile } from 'node:fs/promises'
 import { UserError, errorMessage, type Logger } from '../common/index.ts'
 import type { ConnectionGater, PrivateKey, ServiceMap } from '@libp2p/interface'
 
@@ -17,8 +15,6 @@ export interface StackInit<S extends ServiceMap> {
   listen?: string[]
   /** in order of preference; yamux first, mplex for old peers */
   muxers?: MuxerName[]
-  /** a house key (`readHouseKey`): only nodes holding the same key finish a handshake */
-  houseKey?: Uint8Array
   connectionGater?: ConnectionGater
   maxConnections?: number
   /** new inbound connections per second from one address before more are refused */
@@ -39,7 +35,6 @@ export async function createMeshLibp2p<S extends ServiceMap> (init: StackInit<S>
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: (init.muxers ?? ['yamux', 'mplex']).map(name => muxers[name]()),
-    connectionProtector: init.houseKey === undefined ? undefined : preSharedKey({ psk: init.houseKey }),
     connectionGater: init.connectionGater,
     // the link's own heartbeat finds dead links; libp2p's monitor would also open a stream on every connection
     // every 10 s and abort any whose ping waits over 5 s, which is every child of a hub under load
@@ -54,15 +49,6 @@ export async function createMeshLibp2p<S extends ServiceMap> (init: StackInit<S>
   const node = await createLibp2p(options).catch((err: unknown) => { throw listenError(err, init.listen ?? []) })
   linearGetConnections(node, init.log)
   return node
-}
-
-/** The house key file's bytes, or an error that says how to make one. */
-export async function readHouseKey (path: string): Promise<Uint8Array> {
-  try {
-    return await readFile(path)
-  } catch (err) {
-    throw new UserError(`cannot read the house key ${path}: ${errorMessage(err)}; make one with \`mycroft-mesh house-key > house.key\` and copy it to every node of the house`)
-  }
 }
 
 function listenError (err: unknown, listen: string[]): Error {

@@ -4,12 +4,12 @@ import { AccessControl, TrustStore, type InviteToken } from '../access/index.ts'
 import { createBusBridge, type BusBridge } from '../bus-bridge/index.ts'
 import { VERSION, type Logger, type UserError } from '../common/index.ts'
 import { ensureHome, homePaths, startControlServer, type ControlRoutes, type HomePaths } from '../control/index.ts'
-import { houseDiscovery, type HouseDiscovery } from '../house/index.ts'
+import { houseDiscovery, HouseKey, type HouseDiscovery } from '../house/index.ts'
 import { FigureRegistry } from '../observe/index.ts'
 import { askFlow, broadcast, busDelivery, directory, link, relay, type AskFlow, type Broadcast, type BusDelivery, type Directory, type Link, type RoomRelay } from '../routing/index.ts'
 import type { NodeConfig } from './config.ts'
 import { loadOrCreateIdentity } from './identity.ts'
-import { createMeshLibp2p, readHouseKey } from './libp2p-stack.ts'
+import { createMeshLibp2p } from './libp2p-stack.ts'
 import { houseRoutes } from './house-routes.ts'
 import { managementRoutes } from './management.ts'
 import { NO_PARENT, ParentLink } from './parent-link.ts'
@@ -75,7 +75,7 @@ export class MeshNode {
     let store: TrustStore
     try {
       store = await TrustStore.open(this.paths.trust)
-      const houseKey = config.houseKey === null ? undefined : await readHouseKey(config.houseKey)
+      const houseKey = config.houseKey === null ? undefined : await HouseKey.read(config.houseKey)
       const access = new AccessControl({ store, log, figures: this.figures, open: config.open, ipAllow: config.ipAllow, ipDeny: config.ipDeny, houseKey: houseKey !== undefined, hub: config.hub, maxConnections: config.maxConnections })
       const bridge = createBusBridge({
         spec: config.bus,
@@ -93,7 +93,6 @@ export class MeshNode {
         privateKey: identity.privateKey,
         listen: config.listen,
         muxers: config.muxers,
-        houseKey,
         connectionGater: {
           denyInboundConnection: maConn => access.denyInboundConnection(maConn),
           denyInboundEncryptedConnection: (peer, maConn) => access.denyInboundEncryptedConnection(peer, maConn)
@@ -110,7 +109,8 @@ export class MeshNode {
             figures: this.figures,
             heartbeatMs: config.heartbeatMs,
             missedBeats: config.missedBeats,
-            admit: async (peer, hello, remoteAddr) => access.admit(peer, hello, remoteAddr),
+            admit: async (peer, hello, seen) => access.admit(peer, hello, seen),
+            membership: houseKey,
             guard: request => access.guard(request),
             breach: (peer, code, reason) => access.breach(peer, code, reason),
             framesPerSecond: (peer, role) => access.framesPerSecond(peer, role)
@@ -120,7 +120,7 @@ export class MeshNode {
           directory: directory({ name: config.name, top: config.hub, log, figures: this.figures, known: () => knownChildren(store) }),
           relay: relay({ name: config.name, top: config.hub, log, figures: this.figures, bus: bridge, assistant: bridge }),
           broadcast: broadcast({ name: config.name, top: config.hub, log, figures: this.figures, bus: bridge }),
-          ...(houseKey === undefined || !config.mdns ? {} : { house: houseDiscovery({ houseKey, hub: config.hub, log, figures: this.figures }) })
+          ...(houseKey === undefined || !config.mdns ? {} : { house: houseDiscovery({ houseKey: houseKey.bytes, hub: config.hub, log, figures: this.figures }) })
         }
       })
       this.libp2p = node
@@ -154,7 +154,6 @@ export class MeshNode {
       store,
       configPath: this.paths.config,
       self: { name: config.name, listen: config.listen, bus: config.bus },
-      houseKey: config.houseKey !== null,
       onFatal: this.init.onFatal
     })
     this.parentLink.start()

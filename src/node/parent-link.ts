@@ -60,8 +60,6 @@ export interface ParentLinkInit {
   self: Pick<NodeConfig, 'name' | 'listen' | 'bus'>
   /** the invite was refused: the node cannot go on */
   onFatal?: (err: UserError) => void
-  /** this node holds a house key: a failed handshake may be a key that differs from the parent's */
-  houseKey: boolean
 }
 
 /**
@@ -177,7 +175,9 @@ export class ParentLink {
         this.enter('connecting')
         return this.init.link.linkToParent(this.addrs, {
           signal: AbortSignal.any([signal, AbortSignal.timeout(ATTEMPT_TIMEOUT_MS)]),
-          invite: this.invite
+          invite: this.invite,
+          // a hub found on the LAN must prove it is this house's: the tag it answered to is public
+          hub: this.found
         })
       },
       closed: async session => session.session.closed,
@@ -210,7 +210,7 @@ export class ParentLink {
           if (this.invite !== undefined) this.init.onFatal?.(new UserError(`parent ${this.init.join?.peerId ?? ''} refused this node: ${err.message}`))
           return
         }
-        this.lastError = `unreachable: ${describeDialError(err, this.init.houseKey)}`
+        this.lastError = `unreachable: ${describeDialError(err)}`
         this.log.warn({ addr, attempt, retryInMs: delayMs }, `parent ${addr} ${this.lastError}; retrying in ${(delayMs / 1000).toFixed(1)} s`)
       }
     })
@@ -231,17 +231,13 @@ export class ParentLink {
 }
 
 /** A dial error in words: a different node answering at a pinned address is not "unreachable". */
-function describeDialError (err: unknown, houseKey: boolean): string {
+function describeDialError (err: unknown): string {
   const message = errorMessage(err)
   if (/peer id|UnexpectedPeer|InvalidPeerId/i.test(message) || (err as { name?: string }).name === 'UnexpectedPeerError') {
     return `a different node answers at that address than the pinned parent (${message}); if the parent was reinstalled, join it again with a new invite`
   }
-  const handshakeFailed = /EncryptionFailed|Encryption failed|psk|pnet/i.test(message) || (err as { name?: string }).name === 'EncryptionFailedError'
-  if (handshakeFailed && houseKey) {
-    return `the handshake failed (${message}); this node holds a house key: the parent needs the very same --house-key file`
-  }
-  if (handshakeFailed) {
-    return `the parent hung up during the handshake (${message}); it may refuse this node's address, be full, or use a house key this node does not have`
+  if (/EncryptionFailed|Encryption failed/i.test(message) || (err as { name?: string }).name === 'EncryptionFailedError') {
+    return `the parent hung up during the handshake (${message}); it may refuse this node's address, or have no room for more connections`
   }
   return message
 }

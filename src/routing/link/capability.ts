@@ -37,3 +37,15 @@ export interface LinkCapability {
 }
 
 export type LinkGuard = (request: GuardRequest) => Verdict
+
+/** Which side of a house link a proof is for: a room proving itself to its hub, or the hub answering it. */
+export type ProofRole = 'room' | 'hub'
+
+/**
+ * Proof that a peer holds a secret of the house (its house key), bound to the prover's and the verifier's peer
+ * ids. The link carries it in `hello` and `welcome`; what it admits is the admission's business.
+ */
+export interface MembershipProof {
+  prove: (as: ProofRole, prover: string, verifier: string) => string
+  holds: (proof: string | undefined, as: ProofRole, prover: string, verifier: string) => boolean
+}

@@ -1,6 +1,6 @@
 import { LinkService } from './link-service.ts'
 import type { LINK_COUNTERS } from './constants.ts'
-import type { LinkCapability, LinkGuard, LinkRole } from './capability.ts'
+import type { LinkCapability, LinkGuard, LinkRole, MembershipProof } from './capability.ts'
 import type { LinkSession } from './link-session.ts'
 import type { Hello, LinkErrorCode, LinkLimits, Verdict, Welcome } from './messages.ts'
 import type { Logger } from '../../common/index.ts'
@@ -18,13 +18,20 @@ export { parseUntrusted } from './untrusted.ts'
 export { LinkKindService } from './link-kind.ts'
 export { forgery, OriginSignatureFields, signAsOrigin } from './origin-signature.ts'
 export { MycroftMessageSchema, type LocalBus, type MycroftMessage, type Sender } from './mycroft-message.ts'
-export type { GuardRequest, LinkCapability, LinkGuard, LinkRole, Need } from './capability.ts'
+export type { GuardRequest, LinkCapability, LinkGuard, LinkRole, MembershipProof, Need, ProofRole } from './capability.ts'
 
 /** The `link` section of status. */
 export type LinkFigures = Record<keyof typeof LINK_COUNTERS, number>
 
 /** `name`: what this node calls the child, when it knows it by another name than the one in its hello. */
 export type Admission = { ok: true, name?: string } | { ok: false, code: LinkErrorCode, message: string, retryAfterMs?: number }
+
+/** What the link saw of a hello beside its fields. */
+export interface HelloSeen {
+  remoteAddr: string
+  /** the hello proved the sender holds this node's house key; false: it tried with another; undefined: no proof */
+  houseMember?: boolean
+}
 
 export interface LinkInit {
   /** what this node says about itself in `hello` and `welcome`; its capabilities are the ones it serves */
@@ -36,7 +43,9 @@ export interface LinkInit {
   missedBeats?: number
   handshakeTimeoutMs?: number
   /** decides whether a peer may link as a child; everyone may when it is not given */
-  admit?: (peer: PeerId, hello: Hello, remoteAddr: string) => Admission | Promise<Admission>
+  admit?: (peer: PeerId, hello: Hello, seen: HelloSeen) => Admission | Promise<Admission>
+  /** this node's house key: it proves itself with it in hello (to a hub) and welcome (as a hub) */
+  membership?: MembershipProof
   /** judges every envelope on an established link, both ways */
   guard?: LinkGuard
   /** judges a frame that broke the protocol on an established link (counted toward a cut-off) */
@@ -87,8 +96,11 @@ export interface Link {
   onChange: (listener: () => void) => () => void
   /** The permission words the capabilities served here check. */
   permissionWords: () => string[]
-  /** Dials a parent, says hello (with an invite's secret when joining) and resolves once it has welcomed us. */
-  linkToParent: (addrs: Multiaddr[], options?: { signal?: AbortSignal, invite?: string }) => Promise<ParentLinkSession>
+  /**
+   * Dials a parent, says hello (with an invite's secret when joining, and the house proof when this node holds a
+   * house key) and resolves once it has welcomed us; `hub`: the parent must prove it holds the house key too.
+   */
+  linkToParent: (addrs: Multiaddr[], options?: { signal?: AbortSignal, invite?: string, hub?: boolean }) => Promise<ParentLinkSession>
   /** Tells a linked child the limits it is held to now (after its permissions changed). */
   restateLimits: (peerId: string) => void
   /** Ends a child's link at once, telling it why. */

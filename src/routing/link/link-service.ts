@@ -154,13 +154,21 @@ export class LinkService implements Link, Startable {
     return true
   }
 
-  async linkToParent (addrs: Multiaddr[], options: { signal?: AbortSignal, invite?: string } = {}): Promise<ParentLinkSession> {
+  async linkToParent (addrs: Multiaddr[], options: { signal?: AbortSignal, invite?: string, hub?: boolean } = {}): Promise<ParentLinkSession> {
     const connection = await this.components.connectionManager.openConnection(addrs, { signal: options.signal })
     const stream = await connection.newStream(LINK_PROTOCOL, { signal: options.signal })
     const session = this.createSession(stream, connection)
     try {
       this.reportedSubtree = this.subtreeSize()
-      const hello: Hello = { ...this.self(), subtree: this.reportedSubtree, ...(options.invite === undefined ? {} : { invite: options.invite }) }
+      const { membership } = this.init
+      const self = this.components.peerId.toString()
+      const parentId = connection.remotePeer.toString()
+      const hello: Hello = {
+        ...this.self(),
+        subtree: this.reportedSubtree,
+        ...(options.invite === undefined ? {} : { invite: options.invite }),
+        ...(membership === undefined ? {} : { house: membership.prove('room', self, parentId) })
+      }
       const reply = await session.request(LinkKind.hello, hello, {
         timeoutMs: this.init.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
         signal: options.signal
@@ -168,6 +176,10 @@ export class LinkService implements Link, Startable {
       const welcome = parseUntrusted(WelcomeSchema, reply.body)
       if (reply.kind !== LinkKind.welcome || !welcome.success) {
         throw new LinkRefusedError('handshake', `the parent answered hello with an unreadable ${reply.kind}`)
+      }
+      if (options.hub === true && membership?.holds(welcome.data.house, 'hub', parentId, self) !== true) {
+        // not a refusal by our hub: a node that is not it (a forged mDNS answer, another house's key)
+        throw new Error(`${welcome.data.name} (${parentId}) does not prove it holds this house's key: not this house's hub`)
       }
       this.establish(session, 'parent', welcome.data.capabilities, () => 1)
       const limits = welcome.data.limits ?? {}
@@ -272,7 +284,10 @@ export class LinkService implements Link, Startable {
       return
     }
     this.greeted.add(session)
-    const admission: Admission = await (this.init.admit?.(peer, hello.data, connection.remoteAddr.toString()) ?? { ok: true })
+    const { membership } = this.init
+    const self = this.components.peerId.toString()
+    const houseMember = membership === undefined || hello.data.house === undefined ? undefined : membership.holds(hello.data.house, 'room', session.remotePeer, self)
+    const admission: Admission = await (this.init.admit?.(peer, hello.data, { remoteAddr: connection.remoteAddr.toString(), houseMember }) ?? { ok: true })
     // the peer may have gone while its admission was being decided
     if (!session.isOpen) return
     if (!admission.ok) {
@@ -307,7 +322,7 @@ export class LinkService implements Link, Startable {
       this.changed()
     })
     if (previous !== undefined) void previous.session.close('replaced by a newer link from the same peer')
-    const welcome: Welcome = { ...this.self(), limits: child.limits }
+    const welcome: Welcome = { ...this.self(), limits: child.limits, ...(houseMember === true ? { house: membership?.prove('hub', self, child.peerId) } : {}) }
     await session.reply(envelope, LinkKind.welcome, welcome).catch(() => {})
     this.establish(session, 'child', hello.data.capabilities, () => child.subtree)
     this.log.info({ peer: child.peerId, addr: child.remoteAddr }, `child ${child.name} linked`)

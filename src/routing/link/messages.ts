@@ -35,8 +35,13 @@ const SelfSchema = z.object({
 })
 export type Self = z.infer<typeof SelfSchema>
 
+/** A proof of holding the house key (an HMAC in base64url) */
+const HouseProofSchema = z.string().max(128)
+
 export const WelcomeSchema = SelfSchema.extend({
-  limits: LinkLimitsSchema.optional()
+  limits: LinkLimitsSchema.optional(),
+  /** a hub's answer to a room that proved it holds the house key: the hub holds it too */
+  house: HouseProofSchema.optional()
 })
 export type Welcome = z.infer<typeof WelcomeSchema>
 
@@ -46,7 +51,9 @@ export const HelloSchema = SelfSchema.extend({
   /** the secret of a one-time invite, presented once when joining */
   invite: z.string().min(16).max(128).optional(),
   /** how many nodes the child's subtree holds, itself included (1 when absent) */
-  subtree: SubtreeSchema.shape.size.optional()
+  subtree: SubtreeSchema.shape.size.optional(),
+  /** proof that the child holds the house key, for a hub */
+  house: HouseProofSchema.optional()
 })
 export type Hello = z.infer<typeof HelloSchema>
 
@@ -66,7 +73,7 @@ export const PingSchema = z.object({ t: z.number() })
 export type LinkErrorCode =
   | 'malformed' | 'invalid' | 'unsupported-version' | 'oversize' | 'unknown-kind'
   | 'refused' | 'handshake' | 'unknown-request' | 'internal'
-  | 'uninvited' | 'revoked' | 'invite-unknown' | 'invite-used' | 'invite-expired' | 'name-taken'
+  | 'uninvited' | 'revoked' | 'invite-unknown' | 'invite-used' | 'invite-expired' | 'name-taken' | 'house-key'
   | 'forbidden' | 'rate-limited' | 'busy' | 'cut-off'
 
 /**
