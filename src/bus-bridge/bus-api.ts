@@ -51,7 +51,7 @@ export class BusApi {
       case 'mesh.broadcast': {
         const request = parseUntrusted(BroadcastSchema, message.data)
         if (!request.success) return invalid(request.error)
-        return { status: 'sent', rooms: await this.mesh.broadcast.announce({ type: request.data.type, data: request.data.data, context: {} }) }
+        return { ...await this.mesh.broadcast.announce({ type: request.data.type, data: request.data.data, context: {} }) }
       }
       case 'mesh.rooms':
         return { rooms: await this.mesh.directory.rooms() }

@@ -4,7 +4,7 @@ import type { BusClientCounters, BusState } from './bus.ts'
 import type { BusMessage } from './message.ts'
 import type { Logger } from '../common/index.ts'
 import type { FigureRegistry } from '../observe/index.ts'
-import type { Answer, Asker, Outcome, PeerRef, Question, Room, Sender, Speak } from '../routing/index.ts'
+import type { AnnounceOutcome, Answer, Asker, Outcome, PeerRef, Question, Room, Sender, Speak } from '../routing/index.ts'
 
 export { BusClient } from './bus-client.ts'
 export type { BusClientCounters, BusState, MessageBus } from './bus.ts'
@@ -53,7 +53,7 @@ export interface MeshDelivery {
 /** The house, for local skills (`mesh.send`, `mesh.broadcast`, `mesh.rooms`). */
 interface MeshHouse {
   relay: { send: (to: string, message: BusMessage) => Promise<Outcome>, ask: (to: string, utterances: string[], lang: string) => Promise<Outcome> }
-  broadcast: { announce: (message: BusMessage) => Promise<number> }
+  broadcast: { announce: (message: BusMessage) => Promise<AnnounceOutcome> }
   directory: { rooms: () => Promise<Room[]> }
 }
 

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { parseRequest, type ControlRoutes } from '../control/index.ts'
+import { ControlRefusal, parseRequest, type ControlRoutes } from '../control/index.ts'
 import { NodeNameSchema, type AskFlow, type Broadcast, type Directory, type MycroftMessage, type Outcome, type RoomRelay } from '../routing/index.ts'
 
 /** What the house commands need of the running node. */
@@ -33,7 +33,11 @@ export function houseRoutes (house: HousePort): ControlRoutes {
         : { type: request.type, data: request.data ?? { utterance: request.text }, context: {} }
       return house.relay.send(request.to, message)
     },
-    'POST /announce': async body => ({ rooms: await house.broadcast.announce(speak(parseRequest(AnnounceRequest, body).text)) }),
+    'POST /announce': async body => {
+      const outcome = await house.broadcast.announce(speak(parseRequest(AnnounceRequest, body).text))
+      if (outcome.status === 'rate-limited') throw new ControlRefusal(`not announced: ${outcome.reason}`)
+      return outcome
+    },
     /** One room's assistant by name, or (no `to`) up the tree as an unhandled utterance would go. */
     'POST /ask': async (body): Promise<Outcome> => {
       const { to, text, lang } = parseRequest(AskRequest, body)

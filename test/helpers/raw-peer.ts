@@ -11,7 +11,7 @@ import { concat } from 'uint8arrays/concat'
 import { expect } from 'vitest'
 import { LINK_PROTOCOL, MAX_FRAME_BYTES } from '../../src/routing/index.ts'
 import { waitFor } from '../../support/wait.ts'
-import type { Stream, StreamCloseEvent } from '@libp2p/interface'
+import type { PrivateKey, Stream, StreamCloseEvent } from '@libp2p/interface'
 
 /**
  * A hand-made libp2p peer that speaks `/mycroft-mesh/link/1.0.0` byte by byte, without the project's own link
@@ -45,9 +45,10 @@ export function frame (payload: string | Uint8Array): Uint8Array {
 }
 
 /** A bare libp2p node with the transports and muxers a mesh node speaks, and no services of its own. */
-export async function rawClient (muxers: Muxer | Muxer[] = 'yamux', { listen = [] as string[] } = {}): Promise<Libp2p> {
+export async function rawClient (muxers: Muxer | Muxer[] = 'yamux', { listen = [] as string[], privateKey }: { listen?: string[], privateKey?: PrivateKey } = {}): Promise<Libp2p> {
   const wanted = Array.isArray(muxers) ? muxers : [muxers]
   return createLibp2p({
+    privateKey,
     addresses: { listen },
     transports: [tcp()],
     connectionEncrypters: [noise()],
@@ -191,7 +192,7 @@ export class RawLink {
 export class RawPeers {
   private readonly nodes = new Set<Libp2p>()
 
-  async client (muxer: Muxer | Muxer[] = 'yamux', options: { listen?: string[] } = {}): Promise<Libp2p> {
+  async client (muxer: Muxer | Muxer[] = 'yamux', options: { listen?: string[], privateKey?: PrivateKey } = {}): Promise<Libp2p> {
     const node = await rawClient(muxer, options)
     this.nodes.add(node)
     return node

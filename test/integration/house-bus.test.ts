@@ -6,7 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli } from '../../support/node-process.ts'
 import { waitFor } from '../../support/wait.ts'
-import { RawPeers } from '../helpers/raw-peer.ts'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { ANNOUNCE_BURST, signAsOrigin } from '../../src/routing/index.ts'
+import { openLink, RawPeers } from '../helpers/raw-peer.ts'
 import { Rooms, type Room } from '../helpers/rooms.ts'
 import type { BusMessage } from '../../support/bus-probe.ts'
 
@@ -143,5 +145,38 @@ describe('the bus API', () => {
     expect(refused.body).toMatchObject({ code: 'forbidden', message: expect.stringMatching(/^announcement not taken as from kitchen: its signature/) as unknown })
     expect((await hall.node.status()).broadcast).toMatchObject({ forged: 1 })
     expect([...hall.bus.messages, ...kitchen.bus.messages.slice(since)].some(message => message.data.utterance === 'fire drill')).toBe(false)
+  })
+
+  it('a flood of announcements: a room announces at a house\'s pace, and a hostile room that floods is held to it by the hub', async () => {
+    expect((await runCli(['allow', '--home', hall.node.home, 'kitchen', 'broadcast'])).code).toBe(0)
+    const since = hall.bus.mark
+    const mark = kitchen.bus.mark
+    for (let i = 0; i < 12; i++) kitchen.bus.emit({ type: 'mesh.broadcast', data: { data: { utterance: `flood ${i}` } }, context: { source: 'test-skill', destination: ['mycroft-mesh'] } })
+    const replies = await waitFor('12 responses', () => {
+      const got = kitchen.bus.messages.slice(mark).filter(m => m.type === 'mesh.broadcast.response')
+      return got.length >= 12 ? got : undefined
+    })
+    const statuses = replies.map(reply => reply.data.status)
+    expect(statuses.filter(status => status === 'sent')).toHaveLength(ANNOUNCE_BURST)
+    expect(statuses.filter(status => status === 'rate-limited')).toHaveLength(12 - ANNOUNCE_BURST)
+    expect(replies.find(reply => reply.data.status === 'rate-limited')?.data.reason).toMatch(/more than 5 announcements at once/)
+    await waitFor('the hall to speak what was sent', () => hall.bus.messages.slice(since).filter(m => m.type === 'speak' && /^flood /.test(String(m.data.utterance))).length === ANNOUNCE_BURST)
+
+    // a raw room that signs its own announcements, and sends 50 at once
+    const privateKey = await generateKeyPair('Ed25519')
+    const client = await peers.client('yamux', { privateKey })
+    const raw = await openLink(client, await hall.node.addr())
+    await raw.hello('shouter-2')
+    expect((await runCli(['allow', '--home', hall.node.home, 'shouter-2', 'broadcast'])).code).toBe(0)
+    const overRate = async (): Promise<number> => ((await hall.node.status()).broadcast as { overRate: number }).overRate
+    const before = await overRate()
+    const origin = client.peerId.toString()
+    const bodies = await Promise.all(Array.from({ length: 50 }, async (_, i) => signAsOrigin(privateKey, origin, 'broadcast', { id: `shout-${i}`, from: 'shouter-2', message: { type: 'speak', data: { utterance: `shout ${i}` }, context: {} } })))
+    const heardFrom = hall.bus.mark
+    raw.envelopes(bodies.map(body => ({ kind: 'broadcast', body })))
+    await waitFor('the hub to drop the flood', async () => await overRate() - before >= 50 - 2 * ANNOUNCE_BURST)
+    const shouted = hall.bus.messages.slice(heardFrom).filter(m => m.type === 'speak' && /^shout /.test(String(m.data.utterance)))
+    expect(shouted.length).toBeLessThanOrEqual(2 * ANNOUNCE_BURST)
+    expect((await hall.node.status()).access.cutOffs).toBe(0)
   })
 })

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto'
-import type { Logger } from '../../common/index.ts'
+import { LogLimiter, setBounded, TokenBucket, type Logger } from '../../common/index.ts'
 import { serviceCapabilities, serviceDependencies, type PrivateKey } from '@libp2p/interface'
 import { forgery, LinkKindService, parseUntrusted, signAsOrigin, type Envelope, type LinkSession, type MycroftMessage, type Need } from '../link/index.ts'
-import { BROADCAST_CAPABILITY, BROADCAST_COUNTERS, BROADCAST_PURPOSE, BroadcastKind, SEEN_IDS } from './constants.ts'
+import {
+  ANNOUNCE_BURST, ANNOUNCE_PER_SECOND, BROADCAST_CAPABILITY, BROADCAST_COUNTERS, BROADCAST_PURPOSE, BroadcastKind, MAX_ORIGINS, SEEN_IDS
+} from './constants.ts'
 import { AnnouncementSchema, type Announcement } from './messages.ts'
-import type { Broadcast, BroadcastComponents, BroadcastInit } from './index.ts'
+import type { AnnounceOutcome, Broadcast, BroadcastComponents, BroadcastInit } from './index.ts'
 
 const BROADCAST_NEED: Need = { permission: BROADCAST_CAPABILITY }
 
@@ -27,6 +29,11 @@ export class BroadcastService extends LinkKindService implements Broadcast {
   private readonly log: Logger
   private readonly counters
   private readonly seen = new Set<string>()
+  private readonly repeats: LogLimiter
+  /** this node's own announcements, at a human pace */
+  private readonly own = new TokenBucket(ANNOUNCE_PER_SECOND, ANNOUNCE_BURST)
+  /** each origin's announcements passing through: a room that floods cannot make the house speak its flood */
+  private readonly origins = new Map<string, TokenBucket>()
 
   constructor (components: BroadcastComponents, init: BroadcastInit) {
     super(components.link)
@@ -35,6 +42,7 @@ export class BroadcastService extends LinkKindService implements Broadcast {
     this.init = init
     this.log = init.log
     this.counters = init.figures.counters('broadcast', BROADCAST_COUNTERS)
+    this.repeats = new LogLimiter(init.log)
   }
 
   /** Either way, up from a child or down from the parent: `broadcast` (a parent has it by default). */
@@ -42,9 +50,13 @@ export class BroadcastService extends LinkKindService implements Broadcast {
     return BROADCAST_NEED
   }
 
-  async announce (message: MycroftMessage): Promise<number> {
+  async announce (message: MycroftMessage): Promise<AnnounceOutcome> {
+    if (!this.own.take()) {
+      this.counters.overRate++
+      return { status: 'rate-limited', reason: `more than ${ANNOUNCE_BURST} announcements at once, or ${ANNOUNCE_PER_SECOND} a second; try again in ${Math.ceil(this.own.waitMs() / 1000)} s` }
+    }
     this.counters.announced++
-    return this.pass(await signAsOrigin(this.privateKey, this.peerId, BROADCAST_PURPOSE, { id: randomUUID(), from: this.init.name, message }))
+    return { status: 'sent', rooms: await this.pass(await signAsOrigin(this.privateKey, this.peerId, BROADCAST_PURPOSE, { id: randomUUID(), from: this.init.name, message })) }
   }
 
   async handle (envelope: Envelope, session: LinkSession): Promise<void> {
@@ -59,7 +71,23 @@ export class BroadcastService extends LinkKindService implements Broadcast {
       session.violation('forbidden', `announcement not taken as from ${announcement.data.from}: ${forged}`, envelope.id)
       return
     }
+    if (!this.withinPace(announcement.data.origin)) {
+      this.counters.overRate++
+      this.repeats.note(`over-rate:${announcement.data.origin}`, 'warn', { origin: announcement.data.origin, from: announcement.data.from }, `dropped an announcement from ${announcement.data.from}: more than ${ANNOUNCE_BURST} at once, or ${ANNOUNCE_PER_SECOND} a second`)
+      return
+    }
     await this.pass(announcement.data, session)
+  }
+
+  /** Announcements travel down as well as up: only the first node from its origin has to hold a room to the pace. */
+  private withinPace (origin: string): boolean {
+    let bucket = this.origins.get(origin)
+    if (bucket === undefined) {
+      // a little more than the origin allows itself: what it sent within its pace always passes
+      bucket = new TokenBucket(ANNOUNCE_PER_SECOND * 2, ANNOUNCE_BURST * 2)
+      setBounded(this.origins, origin, bucket, MAX_ORIGINS)
+    }
+    return bucket.take()
   }
 
   /** Up towards the top, or (at the top, and from the parent) spoken here and sent down to every child. */
