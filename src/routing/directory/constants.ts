@@ -8,6 +8,7 @@ export const MAX_ROOMS = 4_096
 export const LIST_TIMEOUT_MS = 3_000
 
 export const DIRECTORY_COUNTERS = {
-  reportsSent: 'subtree reports sent to the parent',
+  reportsSent: 'subtree reports sent to the parent (the whole subtree once a link is up, then what changed)',
+  roomsSent: 'room entries in those reports',
   reportsReceived: 'subtree reports from children'
 }

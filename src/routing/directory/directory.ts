@@ -2,12 +2,14 @@ import { errorMessage, type Logger } from '../../common/index.ts'
 import { serviceCapabilities, serviceDependencies } from '@libp2p/interface'
 import { LinkKindService, parseUntrusted, type Envelope, type LinkSession } from '../link/index.ts'
 import { DIRECTORY_CAPABILITY, DIRECTORY_COUNTERS, DirectoryKind, LIST_TIMEOUT_MS, MAX_ROOMS, REPORT_DELAY_MS } from './constants.ts'
-import { RoomListSchema, type Room } from './messages.ts'
+import { RoomListSchema, SubtreeReportSchema, type Room } from './messages.ts'
 import type { Directory, DirectoryComponents, DirectoryInit, Holder } from './index.ts'
 
+const sameRoom = (a: Room | undefined, b: Room): boolean => a !== undefined && a.name === b.name && a.parent === b.parent && a.state === b.state
+
 /**
- * The house's directory. A child's report replaces what its parent knew of that child's subtree; the top of the
- * house answers `rooms` with everything below it, and a node below the top asks its parent.
+ * The house's directory. A child reports its whole subtree once its link is up, then only what changed; the top of
+ * the house answers `rooms` with everything below it, and a node below the top asks its parent.
  */
 export class DirectoryService extends LinkKindService implements Directory {
   readonly [Symbol.toStringTag] = 'mycroft-mesh/directory'
@@ -20,8 +22,11 @@ export class DirectoryService extends LinkKindService implements Directory {
   private readonly init: DirectoryInit
   private readonly log: Logger
   private readonly counters
-  /** what each linked child last reported of the rooms below it */
-  private readonly reports = new Map<string, Room[]>()
+  /** what each linked child reported of the rooms below it, by peer id */
+  private readonly reports = new Map<string, Map<string, Room>>()
+  /** what this node last told its parent, and on which link */
+  private reported = new Map<string, Room>()
+  private reportedTo?: LinkSession
   private reportTimer?: ReturnType<typeof setTimeout>
   private unsubscribe?: () => void
 
@@ -58,13 +63,17 @@ export class DirectoryService extends LinkKindService implements Directory {
       session.violation('forbidden', 'only a child reports its subtree', envelope.id)
       return
     }
-    const report = parseUntrusted(RoomListSchema, envelope.body)
+    const report = parseUntrusted(SubtreeReportSchema, envelope.body)
     if (!report.success) {
       session.violation('invalid', `subtree field '${report.error.issues[0]?.path.join('.')}': ${report.error.issues[0]?.message}`, envelope.id)
       return
     }
     this.counters.reportsReceived++
-    this.reports.set(child.peerId, report.data.rooms)
+    const { rooms, gone } = report.data
+    const known = gone === undefined ? new Map<string, Room>() : this.reports.get(child.peerId) ?? new Map<string, Room>()
+    for (const peerId of gone ?? []) known.delete(peerId)
+    for (const room of rooms) if (known.size < MAX_ROOMS || known.has(room.peerId)) known.set(room.peerId, room)
+    this.reports.set(child.peerId, known)
     this.scheduleReport()
   }
 
@@ -84,7 +93,7 @@ export class DirectoryService extends LinkKindService implements Directory {
   holderOf (name: string): Holder | undefined {
     if (name === this.self.name) return { self: true }
     for (const child of this.link.children.values()) {
-      const below = this.reports.get(child.peerId)?.find(room => room.name === name)
+      const below = [...this.reports.get(child.peerId)?.values() ?? []].find(room => room.name === name)
       if (child.name === name || below?.state === 'linked') return { self: false, childPeerId: child.peerId }
       if (below !== undefined) return { self: false, offline: true }
     }
@@ -95,7 +104,7 @@ export class DirectoryService extends LinkKindService implements Directory {
   private subtree (): Room[] {
     const rooms: Room[] = []
     for (const child of this.link.children.values()) {
-      rooms.push({ name: child.name, peerId: child.peerId, parent: this.self.name, state: 'linked' }, ...(this.reports.get(child.peerId) ?? []))
+      rooms.push({ name: child.name, peerId: child.peerId, parent: this.self.name, state: 'linked' }, ...(this.reports.get(child.peerId)?.values() ?? []))
     }
     return [...rooms, ...this.offlineChildren()].slice(0, MAX_ROOMS)
   }
@@ -113,8 +122,16 @@ export class DirectoryService extends LinkKindService implements Directory {
       this.reportTimer = undefined
       const parent = this.link.parent
       if (parent === undefined || !parent.session.supports(DIRECTORY_CAPABILITY)) return
+      const current = new Map(this.subtree().map(room => [room.peerId, room]))
+      const fresh = this.reportedTo !== parent.session
+      const rooms = fresh ? [...current.values()] : [...current.values()].filter(room => !sameRoom(this.reported.get(room.peerId), room))
+      const gone = fresh ? undefined : [...this.reported.keys()].filter(peerId => !current.has(peerId))
+      this.reported = current
+      this.reportedTo = parent.session
+      if (!fresh && rooms.length === 0 && gone?.length === 0) return
       this.counters.reportsSent++
-      parent.session.send(DirectoryKind.subtree, { rooms: this.subtree() }).catch(() => {})
+      this.counters.roomsSent += rooms.length
+      parent.session.send(DirectoryKind.subtree, gone === undefined ? { rooms } : { rooms, gone }).catch(() => {})
     }, REPORT_DELAY_MS)
     this.reportTimer.unref()
   }
