@@ -1,6 +1,6 @@
 import { ExitCode, UserError } from '../common/index.ts'
 import { ask, print } from './node-client.ts'
-import type { Outcome, Room } from '../routing/index.ts'
+import type { Outcome, Room, RoomMail } from '../routing/index.ts'
 import type { Command, Option } from 'commander'
 
 function formatRooms (rooms: Room[]): string {
@@ -20,7 +20,7 @@ function parseData (text: string | undefined): Record<string, unknown> | undefin
   throw new UserError(`--data: expected a JSON object, such as '{"utterance": "hello"}', got '${text}'`, ExitCode.usage)
 }
 
-/** `rooms`, `send`, `announce`: the house, through the running node. */
+/** `rooms`, `send`, `mail`, `ask`, `announce`: the house, through the running node. */
 export function addHouseCommands (program: Command, homeOption: () => Option): void {
   program.command('rooms')
     .description('list the rooms of the house: every node below its hub, and where each hangs')
@@ -41,8 +41,23 @@ export function addHouseCommands (program: Command, homeOption: () => Option): v
     .action(async (words: string[], flags: { home?: string, to: string, type?: string, data?: string }) => {
       const text = words.length === 0 ? undefined : words.join(' ')
       const outcome = await ask(flags.home, '/send', { to: flags.to, type: flags.type, text, data: parseData(flags.data) }) as Outcome
+      if (outcome.status === 'queued') {
+        print(`${flags.to} is away: the message waits for it, and is delivered when it is back`)
+        return
+      }
       if (outcome.status !== 'delivered') throw new UserError(`not delivered to ${flags.to}: ${outcome.status}${outcome.reason === undefined ? '' : ` (${outcome.reason})`}`)
       print(`delivered to ${flags.to}`)
+    })
+
+  program.command('mail')
+    .description('list the messages waiting on this node for rooms that are away')
+    .addOption(homeOption())
+    .option('--json', 'print JSON instead of a table')
+    .action(async (flags: { home?: string, json?: boolean }) => {
+      const mail = await ask(flags.home, '/mail') as RoomMail[]
+      if (flags.json === true) print(JSON.stringify(mail, null, 2))
+      else if (mail.length === 0) print('no mail waits here')
+      else print(mail.map(room => `${room.room}: ${room.count} message(s), ${room.bytes} bytes, the oldest from ${room.oldest}`).join('\n'))
     })
 
   program.command('ask')

@@ -8,6 +8,8 @@ export interface HomePaths {
   identity: string
   config: string
   trust: string
+  /** messages kept for rooms that are away */
+  mail: string
   controlSocket: string
 }
 
@@ -24,6 +26,7 @@ export function homePaths (dir: string): HomePaths {
     identity: join(home, 'identity.key'),
     config: join(home, 'config.json'),
     trust: join(home, 'trust.json'),
+    mail: join(home, 'mail.json'),
     controlSocket: join(home, 'control.sock')
   }
 }

@@ -5,7 +5,7 @@ import { z } from 'zod'
 import { DEFAULT_CATCH_ALL_FALLBACKS, DEFAULT_DELIVERED_TYPES, DEFAULT_FALLBACK_PRIORITY, DEFAULT_SAFETY_NET_MS, DEFAULT_SKILL_ID } from '../bus-bridge/index.ts'
 import { parseCidr } from '../access/index.ts'
 import { ConfigError, writeFileAtomic } from '../common/index.ts'
-import { ASK_DEADLINE_MS, MAX_ASKS_IN_FLIGHT_PER_CHILD, NodeNameSchema } from '../routing/index.ts'
+import { ASK_DEADLINE_MS, DEFAULT_MAIL_LIMITS, MAX_ASKS_IN_FLIGHT_PER_CHILD, MAX_MAIL_TTL_MS, NodeNameSchema } from '../routing/index.ts'
 
 export const DEFAULT_PORT = 4773
 export const DEFAULT_LISTEN = [`/ip4/0.0.0.0/tcp/${DEFAULT_PORT}`]
@@ -69,7 +69,14 @@ export const ConfigSchema = z.object({
   mdns: z.boolean(),
   maxConnections: z.number().int().min(1).max(100_000),
   /** new inbound connections per second from one address before more are refused */
-  maxInboundPerIpPerSecond: z.number().int().min(1).max(100_000)
+  maxInboundPerIpPerSecond: z.number().int().min(1).max(100_000),
+  /** messages kept for rooms of the house that are away: how many, how big, how long */
+  mail: z.object({
+    perRoom: z.number().int().min(0).max(100_000),
+    total: z.number().int().min(0).max(1_000_000),
+    bytes: z.number().int().min(0).max(1024 * 1024 * 1024),
+    ttlMs: z.number().int().min(1_000).max(MAX_MAIL_TTL_MS)
+  }).strict()
 }).strict()
 
 export type NodeConfig = z.infer<typeof ConfigSchema>
@@ -102,7 +109,8 @@ export function defaultConfig (): NodeConfig {
     hub: false,
     mdns: true,
     maxConnections: 4_096,
-    maxInboundPerIpPerSecond: 20
+    maxInboundPerIpPerSecond: 20,
+    mail: DEFAULT_MAIL_LIMITS
   }
 }
 

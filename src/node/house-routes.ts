@@ -26,6 +26,7 @@ const speak = (text: string): MycroftMessage => ({ type: 'speak', data: { uttera
 export function houseRoutes (house: HousePort): ControlRoutes {
   return {
     'GET /rooms': async () => house.directory.rooms(),
+    'GET /mail': () => house.relay.mail(),
     'POST /send': async body => {
       const request = parseRequest(SendRequest, body)
       const message = request.type === 'speak' && request.data === undefined

@@ -118,7 +118,7 @@ export class MeshNode {
           ask: askFlow({ name: config.name, log, figures: this.figures, assistant: bridge, maxInFlightPerChild: config.maxAsksInFlightPerChild }),
           bus: busDelivery({ log, figures: this.figures, bus: bridge }),
           directory: directory({ name: config.name, top: config.hub, log, figures: this.figures, known: () => knownChildren(store) }),
-          relay: relay({ name: config.name, top: config.hub, log, figures: this.figures, bus: bridge, assistant: bridge }),
+          relay: relay({ name: config.name, top: config.hub, log, figures: this.figures, bus: bridge, assistant: bridge, mail: { path: this.paths.mail, limits: config.mail } }),
           broadcast: broadcast({ name: config.name, top: config.hub, log, figures: this.figures, bus: bridge }),
           ...(houseKey === undefined || !config.mdns ? {} : { house: houseDiscovery({ houseKey: houseKey.bytes, hub: config.hub, log, figures: this.figures }) })
         }

@@ -28,7 +28,7 @@ const SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED)
  * frame ends at once: each fuzzing identity throws a few dozen frames before it is shut out, so the volume is bought
  * with fresh identities and connections (and bounded by the node's connection rate per address).
  */
-const LINK_FRAMES_TARGET = Number(process.env.FUZZ_LINK_FRAMES ?? 30_000)
+const LINK_FRAMES_TARGET = Number(process.env.FUZZ_LINK_FRAMES ?? 20_000)
 const BUS_FRAMES_TARGET = LINK_FRAMES_TARGET / 5
 /** the fuzzing itself stops here, targets met or not */
 const FUZZ_BUDGET_MS = Number(process.env.FUZZ_BUDGET_MS ?? 65_000)

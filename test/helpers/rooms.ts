@@ -1,6 +1,7 @@
 import { StandInAssistant, type StandInOptions } from '../../support/stand-in-assistant.ts'
 import { BusProbe } from '../../support/bus-probe.ts'
 import { Homes, NodeProcess } from '../../support/node-process.ts'
+import type { NodeConfig } from '../../src/node/index.ts'
 import { waitFor } from '../../support/wait.ts'
 
 /** A node with an embedded bus, a probe on that bus, and optionally a stand-in assistant on it. */
@@ -15,6 +16,8 @@ export interface RoomOptions {
   parent?: Room | string
   assistant?: StandInOptions
   extraArgs?: string[]
+  /** written to the room's config.json before it starts */
+  config?: Partial<NodeConfig>
 }
 
 /** The rooms one test file starts, and their cleanup. */
@@ -22,9 +25,9 @@ export class Rooms {
   readonly all: Room[] = []
   private readonly homes = new Homes()
 
-  async room (name: string, { parent, assistant, extraArgs = [] }: RoomOptions = {}): Promise<Room> {
+  async room (name: string, { parent, assistant, extraArgs = [], config }: RoomOptions = {}): Promise<Room> {
     const parentAddr = typeof parent === 'object' ? await parent.node.addr() : parent
-    const node = new NodeProcess({ home: await this.homes.make(`mm-${name}-`), name, parent: parentAddr, bus: 'embedded:0', extraArgs })
+    const node = new NodeProcess({ home: await this.homes.make(`mm-${name}-`), name, parent: parentAddr, bus: 'embedded:0', extraArgs, config })
     try {
       await node.start()
       const url = (await node.status()).bus.url

@@ -119,20 +119,23 @@ describe('the bus API', () => {
     const raw = await peers.link(await hall.node.addr())
     await raw.hello('intruder')
     const since = kitchen.bus.mark
-    const outcome = await raw.replyTo(raw.envelope({ kind: 'relay', body: { to: 'kitchen', ...await forgedFrom(den, 'open the door') } }), 10_000)
+    const outcome = await raw.replyTo(raw.envelope({ kind: 'relay', body: { id: 'forged-relay', to: 'kitchen', ...await forgedFrom(den, 'open the door') } }), 10_000)
     expect(outcome.body).toMatchObject({ status: 'refused', reason: expect.stringMatching(/^not taken as from den: its signature/) as unknown })
     expect(kitchen.bus.messages.slice(since).some(message => message.data.utterance === 'open the door')).toBe(false)
     expect((await kitchen.node.status()).relay).toMatchObject({ forged: 1 })
   })
 
-  it('a room that is away is listed offline, and a message for it says so', async () => {
+  it('a room that is away is listed offline; a message for it waits, and a question for it is told so', async () => {
     await den.node.kill()
     await waitFor('the hall to notice the den is gone', async () => !(await hall.node.status()).children.some(child => child.name === 'den'))
     const listed = JSON.parse((await runCli(['rooms', '--home', kitchen.node.home, '--json'])).stdout) as Array<{ name: string, state: string }>
     expect(listed).toContainEqual(expect.objectContaining({ name: 'den', state: 'offline' }))
     const sent = await runCli(['send', '--home', kitchen.node.home, '--to', 'den', 'are you there'])
-    expect(sent.code).toBe(1)
-    expect(sent.stderr).toContain('not delivered to den: offline (den is a room of this house, but it is not linked now)')
+    expect(sent.code, sent.stderr).toBe(0)
+    expect(sent.stdout).toBe('den is away: the message waits for it, and is delivered when it is back\n')
+    const asked = await runCli(['ask', '--home', kitchen.node.home, '--to', 'den', 'are you there'])
+    expect(asked.code).toBe(1)
+    expect(asked.stderr).toContain('no answer from den: offline (den is a room of this house, but it is not linked now)')
   })
 
   it('an announcement whose origin did not sign it is dropped by the first node it reaches, and spoken nowhere', async () => {

@@ -38,8 +38,8 @@ export class DirectoryService extends LinkKindService implements Directory {
     this.counters = init.figures.counters('directory', DIRECTORY_COUNTERS)
   }
 
-  override start (): void {
-    super.start()
+  override async start (): Promise<void> {
+    await super.start()
     this.unsubscribe = this.link.onChange(() => { this.scheduleReport() })
   }
 

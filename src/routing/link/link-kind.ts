@@ -17,8 +17,10 @@ export abstract class LinkKindService implements LinkCapability, Startable {
     this.link = link
   }
 
-  start (): void {
+  /** A kind with work of its own to start (files to read) awaits this, then does it. */
+  start (): Promise<void> {
     this.link.serve(this)
+    return Promise.resolve()
   }
 
   stop (): void {

@@ -37,8 +37,8 @@ export async function signAsOrigin<T extends object> (privateKey: PrivateKey, or
 }
 
 /** Why a signed message cannot be taken as from its origin, or undefined when it can. */
-export async function forgery (purpose: string, signed: OriginSignature, now = Date.now()): Promise<string | undefined> {
-  if (Math.abs(now - signed.at) > SIGNATURE_WINDOW_MS) return `it was signed ${Math.round((now - signed.at) / 1000)} s from now, outside the ${SIGNATURE_WINDOW_MS / 1000} s window`
+export async function forgery (purpose: string, signed: OriginSignature, { now = Date.now(), windowMs = SIGNATURE_WINDOW_MS } = {}): Promise<string | undefined> {
+  if (Math.abs(now - signed.at) > windowMs) return `it was signed ${Math.round((now - signed.at) / 1000)} s from now, outside the ${windowMs / 1000} s window`
   const { sig, ...unsigned } = signed
   try {
     const key = peerIdFromString(signed.origin).publicKey

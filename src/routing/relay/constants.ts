@@ -12,5 +12,21 @@ export const RELAY_COUNTERS = {
   delivered: 'messages delivered on this node\'s bus from another room',
   passedOn: 'messages this node passed on towards their room',
   noSuchRoom: 'messages for a room this house does not have',
-  forged: 'messages refused because their origin\'s signature did not verify'
+  forged: 'messages refused because their origin\'s signature did not verify',
+  duplicates: 'copies of a message this room had already taken, dropped'
 }
+
+/** How often mail waiting for rooms that are away is tried again (and as soon as any link comes or goes). */
+export const MAIL_RETRY_MS = 10_000
+/** Ids of messages a room took, remembered at most: a copy within them is dropped. */
+export const SEEN_RELAYS = 4_096
+
+export const MAIL_COUNTERS = {
+  held: 'messages kept for rooms that were away',
+  deliveredLater: 'of those, delivered once the room was back',
+  expired: 'of those, let go when their time ran out',
+  refusedFull: 'messages refused because the mailbox was full'
+}
+/** The longest a node keeps mail; a room takes held mail signed up to this long ago (and no older). */
+export const MAX_MAIL_TTL_MS = 7 * 24 * 3600_000
+export const MAIL_WINDOW_MS = MAX_MAIL_TTL_MS + 5 * 60_000

@@ -1,5 +1,6 @@
 import { RelayService } from './relay.ts'
 import type { Outcome } from './messages.ts'
+import type { MailLimits, RoomMail } from './mailbox.ts'
 import type { Logger } from '../../common/index.ts'
 import type { FigureRegistry } from '../../observe/index.ts'
 import type { LocalAssistant } from '../ask/index.ts'
@@ -8,6 +9,8 @@ import type { Link, LocalBus, MycroftMessage } from '../link/index.ts'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 
 export type { Outcome } from './messages.ts'
+export { DEFAULT_MAIL_LIMITS, type MailLimits, type RoomMail } from './mailbox.ts'
+export { MAX_MAIL_TTL_MS } from './constants.ts'
 
 export interface RelayInit {
   name: string
@@ -18,6 +21,8 @@ export interface RelayInit {
   bus?: LocalBus
   /** this room's assistant, for questions asked of this room by name */
   assistant?: LocalAssistant
+  /** where messages for rooms that are away wait, and how many; without it, such a message is answered `offline` */
+  mail?: { path: string, limits: MailLimits }
 }
 
 export interface RelayComponents {
@@ -33,6 +38,8 @@ export interface RoomRelay {
   send: (to: string, message: MycroftMessage) => Promise<Outcome>
   /** Asks one room's assistant, in a session of this node's own there; the answer comes back here. */
   ask: (to: string, utterances: string[], lang: string) => Promise<Outcome>
+  /** What waits here for rooms that are away. */
+  mail: () => RoomMail[]
 }
 
 /** `createLibp2p({ services: { link, directory, relay: relay(init) } })`: needs the link and the directory. */

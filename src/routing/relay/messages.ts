@@ -3,17 +3,22 @@ import { SpeakSchema } from '../ask/index.ts'
 import { MycroftMessageSchema, NodeNameSchema, OriginSignatureFields } from '../link/index.ts'
 
 const Addressed = {
+  /** the same for every copy of one message: a room takes it once */
+  id: z.string().min(1).max(128),
   /** the room it is for */
   to: NodeNameSchema,
   /** the room it comes from, as its own node names itself */
   from: NodeNameSchema
 }
 
+/** set (not signed) by the node that kept the message while its room was away: it may be older than a live one */
+const HeldField = z.literal(true).optional()
+
 const QuestionFields = z.object({ utterances: z.array(z.string().max(2_000)).min(1).max(16), lang: z.string().min(2).max(16) })
 
 /** A message for the room's bus, or a question for the room's assistant, signed by the room it comes from. */
 export const SignedRelaySchema = z.union([
-  z.object({ ...Addressed, ...OriginSignatureFields, message: MycroftMessageSchema }).strict(),
+  z.object({ ...Addressed, ...OriginSignatureFields, message: MycroftMessageSchema, held: HeldField }).strict(),
   z.object({ ...Addressed, ...OriginSignatureFields, question: QuestionFields }).strict()
 ])
 export type SignedRelay = z.infer<typeof SignedRelaySchema>
@@ -22,7 +27,8 @@ export type Relay = SignedRelay extends infer Member ? Member extends unknown ? 
 
 export const OutcomeSchema = z.object({
   /** delivered: the message is on the room's bus; answered / no-answer: what the room's assistant said, or that it did not know */
-  status: z.enum(['delivered', 'answered', 'no-answer', 'refused', 'no-such-room', 'offline', 'error']),
+  /** queued: the room is away, and the node that knows it keeps the message until it is back */
+  status: z.enum(['delivered', 'queued', 'answered', 'no-answer', 'refused', 'no-such-room', 'offline', 'error']),
   speaks: z.array(SpeakSchema).max(64).optional(),
   reason: z.string().max(1_024).optional()
 })

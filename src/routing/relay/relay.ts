@@ -1,7 +1,9 @@
-import { errorMessage, type Logger } from '../../common/index.ts'
+import { randomUUID } from 'node:crypto'
+import { errorMessage, LogLimiter, setBounded, type Logger } from '../../common/index.ts'
+import { Mailbox, type RoomMail } from './mailbox.ts'
 import { serviceCapabilities, serviceDependencies, type PrivateKey } from '@libp2p/interface'
 import { forgery, LinkKindService, parseUntrusted, signAsOrigin, RemoteError, type Envelope, type LinkSession, type MycroftMessage, type Need } from '../link/index.ts'
-import { RELAY_CAPABILITY, RELAY_COUNTERS, RELAY_PURPOSE, RELAY_TIMEOUT_MS, RelayKind, ROOM_ANSWER_MS } from './constants.ts'
+import { MAIL_COUNTERS, MAIL_RETRY_MS, MAIL_WINDOW_MS, RELAY_CAPABILITY, RELAY_COUNTERS, RELAY_PURPOSE, RELAY_TIMEOUT_MS, RelayKind, ROOM_ANSWER_MS, SEEN_RELAYS } from './constants.ts'
 import { OutcomeSchema, SignedRelaySchema, type Outcome, type SignedRelay } from './messages.ts'
 import type { RelayComponents, RelayInit, RoomRelay } from './index.ts'
 import type { Directory } from '../directory/index.ts'
@@ -25,7 +27,16 @@ export class RelayService extends LinkKindService implements RoomRelay {
   private readonly directory: Directory
   private readonly init: RelayInit
   private readonly log: Logger
+  private readonly repeats: LogLimiter
   private readonly counters
+  private readonly mailCounters
+  private readonly mailbox?: Mailbox
+  /** ids of messages this room took, so that a copy (a redelivery, a replay) is not spoken twice */
+  private readonly taken = new Map<string, number>()
+  /** rooms whose waiting mail is being delivered now */
+  private readonly delivering = new Set<string>()
+  private mailTimer?: ReturnType<typeof setInterval>
+  private unsubscribe?: () => void
 
   constructor (components: RelayComponents, init: RelayInit) {
     super(components.link)
@@ -34,7 +45,33 @@ export class RelayService extends LinkKindService implements RoomRelay {
     this.directory = components.directory
     this.init = init
     this.log = init.log
+    this.repeats = new LogLimiter(init.log)
     this.counters = init.figures.counters('relay', RELAY_COUNTERS)
+    this.mailCounters = init.figures.counters('mail', MAIL_COUNTERS)
+    if (init.mail !== undefined) {
+      const mailbox = new Mailbox(init.mail.path, init.mail.limits)
+      this.mailbox = mailbox
+      init.figures.reading('mail', () => ({ waiting: mailbox.size }))
+    }
+  }
+
+  override async start (): Promise<void> {
+    await super.start()
+    await this.mailbox?.load()
+    if (this.mailbox === undefined) return
+    this.unsubscribe = this.link.onChange(() => { void this.deliverWaiting() })
+    this.mailTimer = setInterval(() => { void this.deliverWaiting() }, MAIL_RETRY_MS)
+    this.mailTimer.unref()
+  }
+
+  override stop (): void {
+    super.stop()
+    this.unsubscribe?.()
+    clearInterval(this.mailTimer)
+  }
+
+  mail (): RoomMail[] {
+    return this.mailbox?.list() ?? []
   }
 
   /** A message for this very room: its type must be allowed the peer it came from; anything else: `relay`. */
@@ -46,12 +83,12 @@ export class RelayService extends LinkKindService implements RoomRelay {
 
   async send (to: string, message: MycroftMessage): Promise<Outcome> {
     this.counters.sent++
-    return this.route(await signAsOrigin(this.privateKey, this.peerId, RELAY_PURPOSE, { to, from: this.init.name, message }), [])
+    return this.route(await signAsOrigin(this.privateKey, this.peerId, RELAY_PURPOSE, { id: randomUUID(), to, from: this.init.name, message }), [])
   }
 
   async ask (to: string, utterances: string[], lang: string): Promise<Outcome> {
     this.counters.sent++
-    return this.route(await signAsOrigin(this.privateKey, this.peerId, RELAY_PURPOSE, { to, from: this.init.name, question: { utterances, lang } }), [])
+    return this.route(await signAsOrigin(this.privateKey, this.peerId, RELAY_PURPOSE, { id: randomUUID(), to, from: this.init.name, question: { utterances, lang } }), [])
   }
 
   async handle (envelope: Envelope, session: LinkSession): Promise<void> {
@@ -64,12 +101,19 @@ export class RelayService extends LinkKindService implements RoomRelay {
 
   /** A message or a question for this very room. */
   private async arrive (relayed: SignedRelay): Promise<Outcome> {
-    const forged = await forgery(RELAY_PURPOSE, relayed)
+    // mail kept while this room was away may be as old as mail lives; anything else is live, or a replay
+    const { held, ...signed } = 'held' in relayed ? relayed : { ...relayed, held: undefined }
+    const forged = await forgery(RELAY_PURPOSE, signed, held === true ? { windowMs: MAIL_WINDOW_MS } : {})
     if (forged !== undefined) {
       this.counters.forged++
-      this.log.warn({ origin: relayed.origin, from: relayed.from }, `refused a message said to be from ${relayed.from}: ${forged}`)
+      this.repeats.note(`forged:${relayed.origin}`, 'warn', { origin: relayed.origin, from: relayed.from }, `refused a message said to be from ${relayed.from}: ${forged}`)
       return { status: 'refused', reason: `not taken as from ${relayed.from}: ${forged}` }
     }
+    if (this.taken.has(relayed.id)) {
+      this.counters.duplicates++
+      return { status: 'delivered', reason: 'this room had it already' }
+    }
+    setBounded(this.taken, relayed.id, relayed.at, SEEN_RELAYS)
     const askerPeerId = relayed.origin
     if ('question' in relayed) {
       if (this.init.assistant === undefined) return { status: 'no-answer', reason: `${this.init.name} has no assistant` }
@@ -84,11 +128,51 @@ export class RelayService extends LinkKindService implements RoomRelay {
     return { status: 'delivered' }
   }
 
+  /** A room of this house that is away: a message waits for it here (where there is a mailbox); a question cannot. */
+  private async keep (relayed: SignedRelay): Promise<Outcome> {
+    const away = `${relayed.to} is a room of this house, but it is not linked now`
+    if (this.mailbox === undefined || !('message' in relayed)) return { status: 'offline', reason: away }
+    const kept = await this.mailbox.hold({ ...relayed, held: undefined })
+    if (!kept.held) {
+      this.mailCounters.refusedFull++
+      return { status: 'refused', reason: `${away}, and it cannot wait here: ${kept.reason}` }
+    }
+    this.mailCounters.held++
+    this.log.info({ to: relayed.to, from: relayed.from }, `keeping a message from ${relayed.from} until ${relayed.to} is back`)
+    return { status: 'queued', reason: `${away}; it gets the message when it is back` }
+  }
+
+  /** The rooms that are back get what waited for them, oldest first, each message once; expired mail is let go. */
+  private async deliverWaiting (): Promise<void> {
+    const mailbox = this.mailbox
+    if (mailbox === undefined) return
+    for (const relayed of await mailbox.expire()) {
+      this.mailCounters.expired++
+      this.log.warn({ to: relayed.to, from: relayed.from }, `a message from ${relayed.from} for ${relayed.to} expired: the room was away for as long as mail waits`)
+    }
+    for (const room of mailbox.recipients()) {
+      const holder = this.directory.holderOf(room)
+      if (holder === undefined || 'offline' in holder || this.delivering.has(room)) continue
+      this.delivering.add(room)
+      try {
+        for (let next = mailbox.next(room); next !== undefined; next = mailbox.next(room)) {
+          const outcome = await this.route({ ...next, held: true }, [])
+          if (outcome.status === 'offline' || outcome.status === 'queued' || outcome.status === 'error') break
+          if (outcome.status === 'delivered') this.mailCounters.deliveredLater++
+          else this.log.warn({ to: room, status: outcome.status, reason: outcome.reason }, `a message that waited for ${room} could not be delivered (${outcome.reason ?? outcome.status}); it is let go`)
+          await mailbox.done(room, next.id)
+        }
+      } finally {
+        this.delivering.delete(room)
+      }
+    }
+  }
+
   private async route (relayed: SignedRelay, route: string[], cameFrom?: string): Promise<Outcome> {
     if (route.includes(this.peerId)) return { status: 'error', reason: `the message came back to ${this.init.name} (a loop)` }
     const holder = this.directory.holderOf(relayed.to)
     if (holder?.self === true) return this.arrive(relayed)
-    if (holder !== undefined && 'offline' in holder) return { status: 'offline', reason: `${relayed.to} is a room of this house, but it is not linked now` }
+    if (holder !== undefined && 'offline' in holder) return this.keep(relayed)
     const child = holder === undefined ? undefined : this.link.children.get(holder.childPeerId)
     const next = child?.session ?? (this.init.top ? undefined : this.link.parent?.session)
     if (next === undefined || next.remotePeer === cameFrom) {
