@@ -1,6 +1,7 @@
 export { FREE_FAILURES, MAX_LINKS_PER_MINUTE } from './admission-throttle.ts'
 export { AccessControl, VIOLATION_LIMIT, VIOLATION_WINDOW_MS, CUT_OFF_MS, type AccessFigures, type AccessInit, type CutOff } from './access-control.ts'
 export { parseCidr, ipMatcher, ipOf } from './ip.ts'
-export { TrustStore, type PeerRecord } from './trust-store.ts'
+export { TrustStore, type PeerRecord, type FriendRecord, type FriendRequest } from './trust-store.ts'
 export { encodeInviteToken, decodeInviteToken, type InviteToken } from './invite-token.ts'
 export { applyPermission, defaultPermissions, permissionNamed, RoleSchema, type Permissions } from './permissions.ts'
+export { Friends, ATTEMPT_NOTICE_MS, type FriendsInit } from './friends.ts'

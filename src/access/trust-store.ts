@@ -29,11 +29,33 @@ const InviteRecordSchema = z.object({
 }).strict()
 export type InviteRecord = z.infer<typeof InviteRecordSchema>
 
+const FriendRecordSchema = z.object({
+  peerId: z.string().min(1).max(128),
+  name: z.string().min(1).max(64),
+  /** the message types it may send this node through the mesh */
+  types: z.array(z.string().min(1).max(128)).max(64),
+  addedAt: z.string()
+}).strict()
+export type FriendRecord = z.infer<typeof FriendRecordSchema>
+
+const FriendRequestSchema = z.object({
+  peerId: z.string().min(1).max(128),
+  name: z.string().min(1).max(64),
+  firstAt: z.string(),
+  lastAt: z.string(),
+  attempts: z.number().int().min(1)
+}).strict()
+export type FriendRequest = z.infer<typeof FriendRequestSchema>
+
 const TrustFileSchema = z.object({
   version: z.literal(1),
   peers: z.array(PeerRecordSchema),
   invites: z.array(InviteRecordSchema),
-  blockedIps: z.array(z.string())
+  blockedIps: z.array(z.string()),
+  /** nodes outside the house whose messages this node takes */
+  friends: z.array(FriendRecordSchema).default([]),
+  /** nodes that tried to reach this node and are not its friends: the owner accepts or declines them */
+  friendRequests: z.array(FriendRequestSchema).default([])
 }).strict()
 type TrustFile = z.infer<typeof TrustFileSchema>
 
@@ -80,7 +102,7 @@ export class TrustStore {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
     }
-    if (text === undefined) return new TrustStore(path, { version: 1, peers: [], invites: [], blockedIps: [] })
+    if (text === undefined) return new TrustStore(path, { version: 1, peers: [], invites: [], blockedIps: [], friends: [], friendRequests: [] })
     let json: unknown
     try {
       json = JSON.parse(text)
@@ -121,6 +143,23 @@ export class TrustStore {
 
   blockedIps (): readonly string[] {
     return this.data.blockedIps
+  }
+
+  friends (): readonly FriendRecord[] {
+    return this.data.friends
+  }
+
+  friendRequests (): readonly FriendRequest[] {
+    return this.data.friendRequests
+  }
+
+  /** Changes the friend list and the requests together, written like every other change. */
+  async updateFriends (change: (friends: FriendRecord[], requests: FriendRequest[]) => { friends: FriendRecord[], requests: FriendRequest[] }): Promise<void> {
+    await this.update(data => {
+      const next = change([...data.friends], [...data.friendRequests])
+      data.friends = next.friends
+      data.friendRequests = next.requests
+    })
   }
 
   /** Records a peer this node dialed itself (its parent), or one admitted in open mode. */

@@ -107,6 +107,10 @@ export class BusBridgeService implements BusBridge {
     })
   }
 
+  notify (type: string, data: Record<string, unknown>): void {
+    this.connection?.client.emit({ type, data, context: { source: 'mycroft-mesh', destination: ['skills'], [MESH_CONTEXT_KEY]: { notice: true } } })
+  }
+
   private answerBridgePing (client: MessageBus, message: BusMessage): void {
     if (message.type !== BRIDGE_PING) return
     client.emit({ type: BRIDGE_PONG, data: { peer_id: this.init.self.peerId, name: this.init.self.name }, context: {} })

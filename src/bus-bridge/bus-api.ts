@@ -9,10 +9,12 @@ const MessageFields = { type: z.string().min(1).max(256).default('speak'), data:
 const SendSchema = z.object({ to: z.string().min(1).max(64), ...MessageFields })
 const BroadcastSchema = z.object(MessageFields)
 const AskSchema = z.object({ to: z.string().min(1).max(64).optional(), utterance: z.string().min(1).max(2_000), lang: z.string().min(2).max(16).default('en-US') })
+const FriendSchema = z.object({ name: z.string().min(1).max(128), types: z.array(z.string().min(1).max(128)).min(1).max(64).optional() })
 
 /**
- * The mesh for local skills, over the bus: `mesh.send`, `mesh.broadcast`, `mesh.rooms` and `mesh.ask`, each
- * answered with a `….response` (a reply to the asker, as `Message.reply`), invalid input included.
+ * The mesh for local skills, over the bus: `mesh.send`, `mesh.broadcast`, `mesh.rooms`, `mesh.ask` and
+ * `mesh.friend.accept`/`decline`, each answered with a `….response` (a reply to the asker, as `Message.reply`),
+ * invalid input included.
  */
 export class BusApi {
   private readonly bus: MessageBus
@@ -55,6 +57,15 @@ export class BusApi {
       }
       case 'mesh.rooms':
         return { rooms: await this.mesh.directory.rooms() }
+      case 'mesh.friend.accept':
+      case 'mesh.friend.decline': {
+        const request = parseUntrusted(FriendSchema, message.data)
+        if (!request.success) return invalid(request.error)
+        const { name, types } = request.data
+        const done = message.type === 'mesh.friend.accept' ? await this.mesh.friends.add(name, types) !== undefined : await this.mesh.friends.decline(name)
+        this.log.info({ name }, `a local skill ${message.type === 'mesh.friend.accept' ? 'accepted' : 'declined'} ${name} as a friend`)
+        return done ? { status: message.type === 'mesh.friend.accept' ? 'accepted' : 'declined', name } : { status: 'unknown', reason: `no friend request from '${name}'` }
+      }
       case 'mesh.ask': {
         const request = parseUntrusted(AskSchema, message.data)
         if (!request.success) return invalid(request.error)

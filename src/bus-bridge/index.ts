@@ -55,6 +55,8 @@ interface MeshHouse {
   relay: { send: (to: string, message: BusMessage) => Promise<Outcome>, ask: (to: string, utterances: string[], lang: string) => Promise<Outcome> }
   broadcast: { announce: (message: BusMessage) => Promise<AnnounceOutcome> }
   directory: { rooms: () => Promise<Room[]> }
+  /** a local skill accepts or declines a friend request for the user (`mesh.friend.accept` / `decline`) */
+  friends: { add: (who: string, types?: string[]) => Promise<unknown>, decline: (who: string) => Promise<boolean> }
 }
 
 /** What the bridge needs of the mesh. */
@@ -71,6 +73,8 @@ export interface BusBridge {
   answer: (question: Question, asker: Asker, signal: AbortSignal) => Promise<Speak[] | undefined>
   /** Puts a message another node sent on the local bus, for the local audio; `from` names the sender. */
   emitFromMesh: (message: BusMessage, from: Sender) => void
+  /** Tells the local skills something the mesh has to say (`connection.refused.warning`, `mesh.friend.request` …). */
+  notify: (type: string, data: Record<string, unknown>) => void
 }
 
 export function createBusBridge (init: BusBridgeInit): BusBridge {

@@ -70,6 +70,8 @@ export const ConfigSchema = z.object({
   maxConnections: z.number().int().min(1).max(100_000),
   /** new inbound connections per second from one address before more are refused */
   maxInboundPerIpPerSecond: z.number().int().min(1).max(100_000),
+  /** the rest of the house may always send this node messages; false: only the rooms on its friend list */
+  housematesAreFriends: z.boolean(),
   /** messages kept for rooms of the house that are away: how many, how big, how long */
   mail: z.object({
     perRoom: z.number().int().min(0).max(100_000),
@@ -110,6 +112,7 @@ export function defaultConfig (): NodeConfig {
     mdns: true,
     maxConnections: 4_096,
     maxInboundPerIpPerSecond: 20,
+    housematesAreFriends: true,
     mail: DEFAULT_MAIL_LIMITS
   }
 }

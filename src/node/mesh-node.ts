@@ -1,6 +1,6 @@
 import { identify, type Identify } from '@libp2p/identify'
 import { ping, type Ping } from '@libp2p/ping'
-import { AccessControl, TrustStore, type InviteToken } from '../access/index.ts'
+import { AccessControl, Friends, TrustStore, type InviteToken } from '../access/index.ts'
 import { createBusBridge, type BusBridge } from '../bus-bridge/index.ts'
 import { VERSION, type Logger, type UserError } from '../common/index.ts'
 import { ensureHome, homePaths, startControlServer, type ControlRoutes, type HomePaths } from '../control/index.ts'
@@ -10,6 +10,7 @@ import { askFlow, broadcast, busDelivery, directory, link, relay, type AskFlow, 
 import type { NodeConfig } from './config.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { createMeshLibp2p } from './libp2p-stack.ts'
+import { friendRoutes } from './friend-routes.ts'
 import { houseRoutes } from './house-routes.ts'
 import { managementRoutes } from './management.ts'
 import { NO_PARENT, ParentLink } from './parent-link.ts'
@@ -73,9 +74,11 @@ export class MeshNode {
     this.control = await startControlServer(this.paths.controlSocket, this.paths.dir, routes)
     let node: Libp2p<Services>
     let store: TrustStore
+    let friends: Friends
     try {
       store = await TrustStore.open(this.paths.trust)
       const houseKey = config.houseKey === null ? undefined : await HouseKey.read(config.houseKey)
+      friends = new Friends({ store, housemates: config.housematesAreFriends })
       const access = new AccessControl({ store, log, figures: this.figures, open: config.open, ipAllow: config.ipAllow, ipDeny: config.ipDeny, houseKey: houseKey !== undefined, hub: config.hub, maxConnections: config.maxConnections })
       const bridge = createBusBridge({
         spec: config.bus,
@@ -118,7 +121,17 @@ export class MeshNode {
           ask: askFlow({ name: config.name, log, figures: this.figures, assistant: bridge, maxInFlightPerChild: config.maxAsksInFlightPerChild }),
           bus: busDelivery({ log, figures: this.figures, bus: bridge }),
           directory: directory({ name: config.name, top: config.hub, log, figures: this.figures, known: () => knownChildren(store) }),
-          relay: relay({ name: config.name, top: config.hub, log, figures: this.figures, bus: bridge, assistant: bridge, mail: { path: this.paths.mail, limits: config.mail } }),
+          relay: relay({
+            name: config.name,
+            top: config.hub,
+            log,
+            figures: this.figures,
+            bus: bridge,
+            assistant: bridge,
+            mail: { path: this.paths.mail, limits: config.mail },
+            consent: friends,
+            membership: houseKey
+          }),
           broadcast: broadcast({ name: config.name, top: config.hub, log, figures: this.figures, bus: bridge }),
           ...(houseKey === undefined || !config.mdns ? {} : { house: houseDiscovery({ houseKey: houseKey.bytes, hub: config.hub, log, figures: this.figures }) })
         }
@@ -132,7 +145,7 @@ export class MeshNode {
         link: node.services.link,
         addrs: () => this.addrs,
         connections: () => node.getConnections()
-      }), houseRoutes(node.services))
+      }), houseRoutes(node.services), friendRoutes(friends))
     } catch (err) {
       await this.closeControl()
       throw err
@@ -140,7 +153,7 @@ export class MeshNode {
     this.startedAt = new Date()
     log.info({ peerId: this.peerId, addrs: this.addrs }, `node ${config.name} listening`)
     try {
-      await this.bridge.start({ asks: node.services.ask, delivery: node.services.bus, relay: node.services.relay, broadcast: node.services.broadcast, directory: node.services.directory })
+      await this.bridge.start({ asks: node.services.ask, delivery: node.services.bus, relay: node.services.relay, broadcast: node.services.broadcast, directory: node.services.directory, friends })
     } catch (err) {
       await this.stop()
       throw err

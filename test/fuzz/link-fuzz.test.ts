@@ -730,14 +730,14 @@ describe(`fuzzing a node's link and bus (seed ${SEED}; replay with FUZZ_SEED=${S
       }
     }
 
-    // the kitchen asks every few thousand frames, during the whole fuzz
+    // the kitchen asks eight times or so, spread over the whole fuzz
     const during: Array<{ utterance: string, ms: number, atLinkFrame: number }> = []
     const asker = (async () => {
       while (!stopping()) {
         const at = stats.linkThrown
         const answer = await healthyAsk().catch((err: unknown) => ({ utterance: `(nothing: ${err instanceof Error ? err.message : String(err)})`, ms: -1 }))
         during.push({ ...answer, atLinkFrame: at })
-        await waitFor('the fuzz to go on', () => stats.linkThrown >= at + 5_000 || stopping(), { timeoutMs: FUZZ_BUDGET_MS + 30_000, intervalMs: 100 })
+        await waitFor('the fuzz to go on', () => stats.linkThrown >= at + LINK_FRAMES_TARGET / 8 || stopping(), { timeoutMs: FUZZ_BUDGET_MS + 30_000, intervalMs: 100 })
       }
     })()
 

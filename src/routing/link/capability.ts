@@ -38,8 +38,11 @@ export interface LinkCapability {
 
 export type LinkGuard = (request: GuardRequest) => Verdict
 
-/** Which side of a house link a proof is for: a room proving itself to its hub, or the hub answering it. */
-export type ProofRole = 'room' | 'hub'
+/**
+ * What a proof is for: a room proving itself to its hub, the hub answering it, or a housemate proving it is of the
+ * house in a message it signs (the verifier is then the message's id).
+ */
+export type ProofRole = 'room' | 'hub' | 'mate'
 
 /**
  * Proof that a peer holds a secret of the house (its house key), bound to the prover's and the verifier's peer

@@ -18,4 +18,6 @@ export interface Sender {
 export interface LocalBus {
   /** Puts a message another node sent on the local bus, for the local audio; `from` is the node that sent it. */
   emitFromMesh: (message: MycroftMessage, from: Sender) => void
+  /** Tells the local skills something the mesh itself has to say (a refused message, a friend request). */
+  notify: (type: string, data: Record<string, unknown>) => void
 }

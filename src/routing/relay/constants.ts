@@ -13,7 +13,8 @@ export const RELAY_COUNTERS = {
   passedOn: 'messages this node passed on towards their room',
   noSuchRoom: 'messages for a room this house does not have',
   forged: 'messages refused because their origin\'s signature did not verify',
-  duplicates: 'copies of a message this room had already taken, dropped'
+  duplicates: 'copies of a message this room had already taken, dropped',
+  notFriends: 'messages and questions refused: their sender is not of this house nor a friend'
 }
 
 /** How often mail waiting for rooms that are away is tried again (and as soon as any link comes or goes). */

@@ -5,12 +5,20 @@ import type { Logger } from '../../common/index.ts'
 import type { FigureRegistry } from '../../observe/index.ts'
 import type { LocalAssistant } from '../ask/index.ts'
 import type { Directory } from '../directory/index.ts'
-import type { Link, LocalBus, MycroftMessage } from '../link/index.ts'
+import type { Link, LocalBus, MembershipProof, MycroftMessage } from '../link/index.ts'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 
 export type { Outcome } from './messages.ts'
 export { DEFAULT_MAIL_LIMITS, type MailLimits, type RoomMail } from './mailbox.ts'
 export { MAX_MAIL_TTL_MS } from './constants.ts'
+
+/** Who may speak to this node through the mesh, decided where a message arrives. */
+export interface Consent {
+  /** May `origin` send this node a `type` (`ask` for a question)? `housemate`: it proved it is of this house. */
+  allows: (origin: string, type: string, housemate: boolean) => boolean
+  /** It tried and was refused: kept as a friend request; true when the owner should be told now (once an interval). */
+  attempted: (origin: string, name: string) => Promise<boolean>
+}
 
 export interface RelayInit {
   name: string
@@ -23,6 +31,10 @@ export interface RelayInit {
   assistant?: LocalAssistant
   /** where messages for rooms that are away wait, and how many; without it, such a message is answered `offline` */
   mail?: { path: string, limits: MailLimits }
+  /** who may speak to this room; without it, anyone the links let through */
+  consent?: Consent
+  /** the house key: a room proves in what it sends that it is of the house, and checks it in what it receives */
+  membership?: MembershipProof
 }
 
 export interface RelayComponents {

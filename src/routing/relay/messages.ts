@@ -5,6 +5,8 @@ import { MycroftMessageSchema, NodeNameSchema, OriginSignatureFields } from '../
 const Addressed = {
   /** the same for every copy of one message: a room takes it once */
   id: z.string().min(1).max(128),
+  /** proof, by the house key, that the room it comes from is of the recipient's house */
+  house: z.string().max(128).optional(),
   /** the room it is for */
   to: NodeNameSchema,
   /** the room it comes from, as its own node names itself */
@@ -13,13 +15,15 @@ const Addressed = {
 
 /** set (not signed) by the node that kept the message while its room was away: it may be older than a live one */
 const HeldField = z.literal(true).optional()
+/** set (not signed) by the top of a house on what it passes down from above: it came from outside the house */
+const OutsideField = z.literal(true).optional()
 
 const QuestionFields = z.object({ utterances: z.array(z.string().max(2_000)).min(1).max(16), lang: z.string().min(2).max(16) })
 
 /** A message for the room's bus, or a question for the room's assistant, signed by the room it comes from. */
 export const SignedRelaySchema = z.union([
-  z.object({ ...Addressed, ...OriginSignatureFields, message: MycroftMessageSchema, held: HeldField }).strict(),
-  z.object({ ...Addressed, ...OriginSignatureFields, question: QuestionFields }).strict()
+  z.object({ ...Addressed, ...OriginSignatureFields, message: MycroftMessageSchema, held: HeldField, outside: OutsideField }).strict(),
+  z.object({ ...Addressed, ...OriginSignatureFields, question: QuestionFields, outside: OutsideField }).strict()
 ])
 export type SignedRelay = z.infer<typeof SignedRelaySchema>
 /** A message or a question for a room, before its origin signs it (each member of the union without the signature). */
@@ -30,6 +34,8 @@ export const OutcomeSchema = z.object({
   /** queued: the room is away, and the node that knows it keeps the message until it is back */
   status: z.enum(['delivered', 'queued', 'answered', 'no-answer', 'refused', 'no-such-room', 'offline', 'error']),
   speaks: z.array(SpeakSchema).max(64).optional(),
-  reason: z.string().max(1_024).optional()
+  reason: z.string().max(1_024).optional(),
+  /** not-a-friend: the room takes nothing from the sender, which is not of its house nor on its friend list */
+  code: z.enum(['not-a-friend']).optional()
 })
 export type Outcome = z.infer<typeof OutcomeSchema>

@@ -83,12 +83,21 @@ export class RelayService extends LinkKindService implements RoomRelay {
 
   async send (to: string, message: MycroftMessage): Promise<Outcome> {
     this.counters.sent++
-    return this.route(await signAsOrigin(this.privateKey, this.peerId, RELAY_PURPOSE, { id: randomUUID(), to, from: this.init.name, message }), [])
+    return this.sendSigned(to, { message })
   }
 
   async ask (to: string, utterances: string[], lang: string): Promise<Outcome> {
     this.counters.sent++
-    return this.route(await signAsOrigin(this.privateKey, this.peerId, RELAY_PURPOSE, { id: randomUUID(), to, from: this.init.name, question: { utterances, lang } }), [])
+    return this.sendSigned(to, { question: { utterances, lang } })
+  }
+
+  /** Signs (with the house's proof when this room holds the key) and routes; a refusal for want of friendship is told to the local skills too. */
+  private async sendSigned (to: string, what: { message: MycroftMessage } | { question: { utterances: string[], lang: string } }): Promise<Outcome> {
+    const id = randomUUID()
+    const house = this.init.membership?.prove('mate', this.peerId, id)
+    const outcome = await this.route(await signAsOrigin(this.privateKey, this.peerId, RELAY_PURPOSE, { id, to, from: this.init.name, ...(house === undefined ? {} : { house }), ...what }), [])
+    if (outcome.code === 'not-a-friend') this.init.bus?.notify('connection.refused.warning', { to, reason: outcome.reason })
+    return outcome
   }
 
   async handle (envelope: Envelope, session: LinkSession): Promise<void> {
@@ -101,8 +110,8 @@ export class RelayService extends LinkKindService implements RoomRelay {
 
   /** A message or a question for this very room. */
   private async arrive (relayed: SignedRelay): Promise<Outcome> {
-    // mail kept while this room was away may be as old as mail lives; anything else is live, or a replay
-    const { held, ...signed } = 'held' in relayed ? relayed : { ...relayed, held: undefined }
+    // what the nodes on the way added is not signed; mail kept while this room was away may be as old as mail lives
+    const { held, outside, ...signed } = relayed as SignedRelay & { held?: true, outside?: true }
     const forged = await forgery(RELAY_PURPOSE, signed, held === true ? { windowMs: MAIL_WINDOW_MS } : {})
     if (forged !== undefined) {
       this.counters.forged++
@@ -113,6 +122,8 @@ export class RelayService extends LinkKindService implements RoomRelay {
       this.counters.duplicates++
       return { status: 'delivered', reason: 'this room had it already' }
     }
+    const refusal = await this.consentTo(relayed, outside !== true)
+    if (refusal !== undefined) return refusal
     setBounded(this.taken, relayed.id, relayed.at, SEEN_RELAYS)
     const askerPeerId = relayed.origin
     if ('question' in relayed) {
@@ -126,6 +137,26 @@ export class RelayService extends LinkKindService implements RoomRelay {
     this.log.info({ from: relayed.from, type: relayed.message.type }, `${relayed.from} sent this room a ${relayed.message.type}`)
     this.init.bus.emitFromMesh(relayed.message, { name: relayed.from, peerId: relayed.origin })
     return { status: 'delivered' }
+  }
+
+  /**
+   * The recipient decides who may speak to it: housemates (proved by the house key, or — without one — anyone that
+   * did not come from above the house) and its friends. Anyone else is refused, told so, and becomes a friend request.
+   */
+  private async consentTo (relayed: SignedRelay, fromWithin: boolean): Promise<Outcome | undefined> {
+    const consent = this.init.consent
+    if (consent === undefined) return undefined
+    const { membership } = this.init
+    const housemate = membership === undefined ? fromWithin : membership.holds(relayed.house, 'mate', relayed.origin, relayed.id)
+    const type = 'message' in relayed ? relayed.message.type : 'ask'
+    if (consent.allows(relayed.origin, type, housemate)) return undefined
+    this.counters.notFriends++
+    if (await consent.attempted(relayed.origin, relayed.from)) {
+      this.log.warn({ origin: relayed.origin, from: relayed.from }, `${relayed.from} (${relayed.origin}), not a friend of this room, tried to reach it; \`mycroft-mesh friend accept ${relayed.from}\` lets it`)
+      this.init.bus?.notify('connection.attempt.warning', { from: relayed.origin, name: relayed.from })
+      this.init.bus?.notify('mesh.friend.request', { peer: relayed.origin, name: relayed.from })
+    }
+    return { status: 'refused', code: 'not-a-friend', reason: `${this.init.name} takes no ${type === 'ask' ? 'questions' : 'messages'} from ${relayed.from}: it is not of its house nor one of its friends` }
   }
 
   /** A room of this house that is away: a message waits for it here (where there is a mailbox); a question cannot. */
@@ -171,10 +202,12 @@ export class RelayService extends LinkKindService implements RoomRelay {
   private async route (relayed: SignedRelay, route: string[], cameFrom?: string): Promise<Outcome> {
     if (route.includes(this.peerId)) return { status: 'error', reason: `the message came back to ${this.init.name} (a loop)` }
     const holder = this.directory.holderOf(relayed.to)
-    if (holder?.self === true) return this.arrive(relayed)
+    const fromAbove = this.init.top && cameFrom !== undefined && cameFrom === this.link.parent?.peerId
+    if (holder?.self === true) return this.arrive(fromAbove ? { ...relayed, outside: true } : relayed)
     if (holder !== undefined && 'offline' in holder) return this.keep(relayed)
     const child = holder === undefined ? undefined : this.link.children.get(holder.childPeerId)
-    const next = child?.session ?? (this.init.top ? undefined : this.link.parent?.session)
+    // a room this house does not have may be in another house under the same parent: up it goes
+    const next = child?.session ?? this.link.parent?.session
     if (next === undefined || next.remotePeer === cameFrom) {
       this.counters.noSuchRoom++
       return { status: 'no-such-room', reason: `this house has no room named '${relayed.to}' linked now; \`mycroft-mesh rooms\` lists them` }
@@ -182,7 +215,9 @@ export class RelayService extends LinkKindService implements RoomRelay {
     if (!next.supports(RELAY_CAPABILITY)) return { status: 'refused', reason: `the way to '${relayed.to}' passes a node that does not relay` }
     this.counters.passedOn += cameFrom === undefined ? 0 : 1
     try {
-      const reply = await next.request(RelayKind.relay, relayed, { route: [...route, this.peerId], timeoutMs: RELAY_TIMEOUT_MS })
+      // the top of a house marks what comes down into it from above: its rooms tell housemates from the rest
+      const passed = fromAbove ? { ...relayed, outside: true as const } : relayed
+      const reply = await next.request(RelayKind.relay, passed, { route: [...route, this.peerId], timeoutMs: RELAY_TIMEOUT_MS })
       const outcome = parseUntrusted(OutcomeSchema, reply.body)
       return outcome.success ? outcome.data : { status: 'error', reason: 'an unreadable answer on the way' }
     } catch (err) {
