@@ -11,6 +11,8 @@ export interface FriendsInit {
   store: TrustStore
   /** the rest of the house may always send (on unless the owner wants only some of them) */
   housemates?: boolean
+  /** a node became a friend: the nodes on the way should forget they saw it refused */
+  onFriend?: (peerId: string) => void
 }
 
 /**
@@ -21,11 +23,13 @@ export interface FriendsInit {
 export class Friends implements Consent {
   private readonly store: TrustStore
   private readonly housemates: boolean
+  private readonly onFriend?: (peerId: string) => void
   private readonly noticedAt = new Map<string, number>()
 
   constructor (init: FriendsInit) {
     this.store = init.store
     this.housemates = init.housemates ?? true
+    this.onFriend = init.onFriend
   }
 
   allows (origin: string, type: string, housemate: boolean): boolean {
@@ -73,6 +77,7 @@ export class Friends implements Consent {
       friends: [...friends.filter(old => old.peerId !== peerId), friend],
       requests: requests.filter(old => old.peerId !== peerId)
     }))
+    this.onFriend?.(peerId)
     return friend
   }
 

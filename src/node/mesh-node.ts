@@ -78,7 +78,7 @@ export class MeshNode {
     try {
       store = await TrustStore.open(this.paths.trust)
       const houseKey = config.houseKey === null ? undefined : await HouseKey.read(config.houseKey)
-      friends = new Friends({ store, housemates: config.housematesAreFriends })
+      friends = new Friends({ store, housemates: config.housematesAreFriends, onFriend: peerId => { this.libp2p?.services.relay.consented(peerId) } })
       const access = new AccessControl({ store, log, figures: this.figures, open: config.open, ipAllow: config.ipAllow, ipDeny: config.ipDeny, houseKey: houseKey !== undefined, hub: config.hub, maxConnections: config.maxConnections })
       const bridge = createBusBridge({
         spec: config.bus,

@@ -71,9 +71,12 @@ describe('friends', () => {
     await atticB.bus.waitFor('the friend request on the bus', m => m.type === 'mesh.friend.request', 5_000, { since: marks.attic })
     expect(said(atticB, marks.attic, 'speak').some(m => m.data.utterance === 'jarbas says hello')).toBe(false)
 
-    // a second try is refused too, and the recipient is not told again
+    // a second try is refused too, on the way this time: the attic does not even have to decide again
     expect((await runCli(['send', '--home', kitchenA.node.home, '--to', 'attic-b', 'hello again'])).code).toBe(1)
     expect(said(atticB, marks.attic, 'connection.attempt.warning')).toHaveLength(1)
+    expect((await atticB.node.status()).relay).toMatchObject({ notFriends: 1 })
+    const refusedOnTheWay = await Promise.all([hallA, brain, hallB].map(async room => ((await room.node.status()).relay as { refusedAsBefore: number }).refusedAsBefore))
+    expect(refusedOnTheWay.reduce((sum, count) => sum + count, 0)).toBe(1)
     const requests = await runCli(['friend', 'requests', '--home', atticB.node.home])
     expect(requests.stdout).toContain(`kitchen-a  ${kitchenPeer}`)
 

@@ -1,6 +1,6 @@
 /** The word in `hello`/`welcome`, and the permission a peer needs to have this node pass messages on. */
 export const RELAY_CAPABILITY = 'relay'
-export const RelayKind = { relay: 'relay', relayed: 'relayed' } as const
+export const RelayKind = { relay: 'relay', relayed: 'relayed', consent: 'consent' } as const
 /** What an origin's signature of a relayed message is for. */
 export const RELAY_PURPOSE = 'relay'
 export const RELAY_TIMEOUT_MS = 10_000
@@ -14,7 +14,8 @@ export const RELAY_COUNTERS = {
   noSuchRoom: 'messages for a room this house does not have',
   forged: 'messages refused because their origin\'s signature did not verify',
   duplicates: 'copies of a message this room had already taken, dropped',
-  notFriends: 'messages and questions refused: their sender is not of this house nor a friend'
+  notFriends: 'messages and questions refused: their sender is not of this house nor a friend',
+  refusedAsBefore: 'messages refused on the way, as their room refused the same sender a moment ago'
 }
 
 /** How often mail waiting for rooms that are away is tried again (and as soon as any link comes or goes). */
@@ -31,3 +32,6 @@ export const MAIL_COUNTERS = {
 /** The longest a node keeps mail; a room takes held mail signed up to this long ago (and no older). */
 export const MAX_MAIL_TTL_MS = 7 * 24 * 3600_000
 export const MAIL_WINDOW_MS = MAX_MAIL_TTL_MS + 5 * 60_000
+/** A room's "not a friend" is remembered on the way this long (or until the room changes its friends). */
+export const REFUSAL_MEMORY_MS = 10 * 60_000
+export const MAX_REMEMBERED_REFUSALS = 4_096

@@ -52,6 +52,8 @@ export interface RoomRelay {
   ask: (to: string, utterances: string[], lang: string) => Promise<Outcome>
   /** What waits here for rooms that are away. */
   mail: () => RoomMail[]
+  /** This room changed its friends (those of `origin`, or any): the nodes on the way forget its refusals. */
+  consented: (origin?: string) => void
 }
 
 /** `createLibp2p({ services: { link, directory, relay: relay(init) } })`: needs the link and the directory. */

@@ -39,3 +39,6 @@ export const OutcomeSchema = z.object({
   code: z.enum(['not-a-friend']).optional()
 })
 export type Outcome = z.infer<typeof OutcomeSchema>
+
+/** A room changed its friends: the refusals remembered on the way for this sender (or all, without one) are dropped. */
+export const ConsentSchema = z.object({ to: NodeNameSchema, origin: z.string().min(1).max(128).optional() })

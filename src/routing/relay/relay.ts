@@ -3,8 +3,8 @@ import { errorMessage, LogLimiter, setBounded, type Logger } from '../../common/
 import { Mailbox, type RoomMail } from './mailbox.ts'
 import { serviceCapabilities, serviceDependencies, type PrivateKey } from '@libp2p/interface'
 import { forgery, LinkKindService, parseUntrusted, signAsOrigin, RemoteError, type Envelope, type LinkSession, type MycroftMessage, type Need } from '../link/index.ts'
-import { MAIL_COUNTERS, MAIL_RETRY_MS, MAIL_WINDOW_MS, RELAY_CAPABILITY, RELAY_COUNTERS, RELAY_PURPOSE, RELAY_TIMEOUT_MS, RelayKind, ROOM_ANSWER_MS, SEEN_RELAYS } from './constants.ts'
-import { OutcomeSchema, SignedRelaySchema, type Outcome, type SignedRelay } from './messages.ts'
+import { MAX_REMEMBERED_REFUSALS, REFUSAL_MEMORY_MS, MAIL_COUNTERS, MAIL_RETRY_MS, MAIL_WINDOW_MS, RELAY_CAPABILITY, RELAY_COUNTERS, RELAY_PURPOSE, RELAY_TIMEOUT_MS, RelayKind, ROOM_ANSWER_MS, SEEN_RELAYS } from './constants.ts'
+import { ConsentSchema, OutcomeSchema, SignedRelaySchema, type Outcome, type SignedRelay } from './messages.ts'
 import type { RelayComponents, RelayInit, RoomRelay } from './index.ts'
 import type { Directory } from '../directory/index.ts'
 
@@ -20,7 +20,7 @@ export class RelayService extends LinkKindService implements RoomRelay {
   readonly [serviceDependencies] = ['@mycroft-mesh/link', '@mycroft-mesh/directory']
   readonly capability = RELAY_CAPABILITY
   readonly permission = RELAY_CAPABILITY
-  readonly kinds = [RelayKind.relay]
+  readonly kinds = [RelayKind.relay, RelayKind.consent]
 
   private readonly peerId: string
   private readonly privateKey: PrivateKey
@@ -33,6 +33,8 @@ export class RelayService extends LinkKindService implements RoomRelay {
   private readonly mailbox?: Mailbox
   /** ids of messages this room took, so that a copy (a redelivery, a replay) is not spoken twice */
   private readonly taken = new Map<string, number>()
+  /** "not a friend" answers of rooms below, by sender and room, until when: a refused sender cannot make a room decide again and again */
+  private readonly refusals = new Map<string, { until: number, outcome: Outcome }>()
   /** rooms whose waiting mail is being delivered now */
   private readonly delivering = new Set<string>()
   private mailTimer?: ReturnType<typeof setInterval>
@@ -100,7 +102,23 @@ export class RelayService extends LinkKindService implements RoomRelay {
     return outcome
   }
 
+  /** This room (or `to`, below it) changed its friends: what nodes on the way remember of its refusals (of `origin`, or all) goes. */
+  consented (origin?: string, to = this.init.name): void {
+    const parent = this.link.parent?.session
+    if (parent?.supports(RELAY_CAPABILITY) === true) parent.send(RelayKind.consent, { to, ...(origin === undefined ? {} : { origin }) }).catch(() => {})
+  }
+
   async handle (envelope: Envelope, session: LinkSession): Promise<void> {
+    if (envelope.kind === RelayKind.consent) {
+      const consent = parseUntrusted(ConsentSchema, envelope.body)
+      if (!consent.success || this.link.children.get(session.remotePeer) === undefined) {
+        session.violation(consent.success ? 'forbidden' : 'invalid', consent.success ? 'only a child says its room changed its friends' : 'unreadable consent', envelope.id)
+        return
+      }
+      for (const key of this.refusals.keys()) if (key.endsWith(`>${consent.data.to}`) && (consent.data.origin === undefined || key.startsWith(`${consent.data.origin}>`))) this.refusals.delete(key)
+      this.consented(consent.data.origin, consent.data.to)
+      return
+    }
     const relayed = parseUntrusted(SignedRelaySchema, envelope.body)
     const outcome: Outcome = relayed.success
       ? await this.route(relayed.data, envelope.route, session.remotePeer)
@@ -213,13 +231,22 @@ export class RelayService extends LinkKindService implements RoomRelay {
       return { status: 'no-such-room', reason: `this house has no room named '${relayed.to}' linked now; \`mycroft-mesh rooms\` lists them` }
     }
     if (!next.supports(RELAY_CAPABILITY)) return { status: 'refused', reason: `the way to '${relayed.to}' passes a node that does not relay` }
+    const refusalKey = `${relayed.origin}>${relayed.to}`
+    const remembered = this.refusals.get(refusalKey)
+    if (remembered !== undefined && remembered.until > Date.now()) {
+      this.counters.refusedAsBefore++
+      return remembered.outcome
+    }
     this.counters.passedOn += cameFrom === undefined ? 0 : 1
     try {
       // the top of a house marks what comes down into it from above: its rooms tell housemates from the rest
       const passed = fromAbove ? { ...relayed, outside: true as const } : relayed
       const reply = await next.request(RelayKind.relay, passed, { route: [...route, this.peerId], timeoutMs: RELAY_TIMEOUT_MS })
       const outcome = parseUntrusted(OutcomeSchema, reply.body)
-      return outcome.success ? outcome.data : { status: 'error', reason: 'an unreadable answer on the way' }
+      if (!outcome.success) return { status: 'error', reason: 'an unreadable answer on the way' }
+      // remembered only on the room's own way up, which is where the room's consent comes to clear it
+      if (outcome.data.code === 'not-a-friend' && cameFrom !== undefined && child !== undefined) setBounded(this.refusals, refusalKey, { until: Date.now() + REFUSAL_MEMORY_MS, outcome: outcome.data }, MAX_REMEMBERED_REFUSALS)
+      return outcome.data
     } catch (err) {
       if (err instanceof RemoteError) return { status: 'refused', reason: err.message }
       return { status: 'error', reason: errorMessage(err) }
