@@ -105,6 +105,22 @@ describe('friends', () => {
     expect((await runCli(['send', '--home', hallB.node.home, '--to', 'kitchen-a', 'still there?'])).code).toBe(1)
   })
 
+  it('a message a hop changed on the way is refused by the room it is for, which names the hop', async () => {
+    const privateKey = await generateKeyPair('Ed25519')
+    const client = await peers.client('yamux', { privateKey })
+    const raw = await openLink(client, await hallA.node.addr())
+    await raw.hello('meddler')
+    const origin = client.peerId.toString()
+    const signed = await signAsOrigin(privateKey, origin, 'relay', { id: randomUUID(), to: 'kitchen-a', from: 'meddler', message: { type: 'speak', data: { utterance: 'the door is locked' }, context: {} } })
+    const tampered = { ...signed, message: { ...signed.message, data: { utterance: 'the door is open' } } }
+    const mark = kitchenA.bus.mark
+    const outcome = await raw.replyTo(raw.envelope({ kind: 'relay', route: [origin], body: tampered }), 5_000)
+    expect(outcome.body).toMatchObject({ status: 'refused', reason: 'not taken as from meddler: its signature does not match its origin' })
+    const logged = await kitchenA.node.waitForLog('the kitchen to name the hop', line => /^refused a message said to be from meddler/.test(line.msg))
+    expect(logged.msg).toBe('refused a message said to be from meddler, handed on by hall-a: its signature does not match its origin')
+    expect(said(kitchenA, mark, 'speak').some(m => /door/.test(String(m.data.utterance)))).toBe(false)
+  })
+
   it('a copy of a message is taken once: the second is dropped, however it comes', async () => {
     // a node of house A (it holds the key, so it can prove it) that sends the very same signed message twice
     const privateKey = await generateKeyPair('Ed25519')

@@ -126,14 +126,15 @@ export class RelayService extends LinkKindService implements RoomRelay {
     if (session.isOpen) await session.reply(envelope, RelayKind.relayed, outcome).catch(() => {})
   }
 
-  /** A message or a question for this very room. */
-  private async arrive (relayed: SignedRelay): Promise<Outcome> {
+  /** A message or a question for this very room, handed to it by `via` (a peer id; undefined: sent by this room). */
+  private async arrive (relayed: SignedRelay, via?: string): Promise<Outcome> {
     // what the nodes on the way added is not signed; mail kept while this room was away may be as old as mail lives
     const { held, outside, ...signed } = relayed as SignedRelay & { held?: true, outside?: true }
     const forged = await forgery(RELAY_PURPOSE, signed, held === true ? { windowMs: MAIL_WINDOW_MS } : {})
     if (forged !== undefined) {
       this.counters.forged++
-      this.repeats.note(`forged:${relayed.origin}`, 'warn', { origin: relayed.origin, from: relayed.from }, `refused a message said to be from ${relayed.from}: ${forged}`)
+      const hop = via === undefined ? 'this node' : this.link.children.get(via)?.name ?? (this.link.parent?.peerId === via ? this.link.parent.welcome.name : via)
+      this.repeats.note(`forged:${relayed.origin}`, 'warn', { origin: relayed.origin, from: relayed.from, via: hop }, `refused a message said to be from ${relayed.from}, handed on by ${hop}: ${forged}`)
       return { status: 'refused', reason: `not taken as from ${relayed.from}: ${forged}` }
     }
     if (this.taken.has(relayed.id)) {
@@ -221,7 +222,7 @@ export class RelayService extends LinkKindService implements RoomRelay {
     if (route.includes(this.peerId)) return { status: 'error', reason: `the message came back to ${this.init.name} (a loop)` }
     const holder = this.directory.holderOf(relayed.to)
     const fromAbove = this.init.top && cameFrom !== undefined && cameFrom === this.link.parent?.peerId
-    if (holder?.self === true) return this.arrive(fromAbove ? { ...relayed, outside: true } : relayed)
+    if (holder?.self === true) return this.arrive(fromAbove ? { ...relayed, outside: true } : relayed, cameFrom)
     if (holder !== undefined && 'offline' in holder) return this.keep(relayed)
     const child = holder === undefined ? undefined : this.link.children.get(holder.childPeerId)
     // a room this house does not have may be in another house under the same parent: up it goes
