@@ -2,11 +2,13 @@ import { z } from 'zod'
 import { errorMessage, type Logger } from '../common/index.ts'
 import { parseUntrusted } from '../routing/index.ts'
 import { reply, type BusMessage } from './message.ts'
+import { MAX_MAIL_TTL_MS } from '../routing/index.ts'
 import type { MessageBus } from './bus.ts'
 import type { Mesh } from './index.ts'
 
 const MessageFields = { type: z.string().min(1).max(256).default('speak'), data: z.record(z.string(), z.unknown()).default({}) }
-const SendSchema = z.object({ to: z.string().min(1).max(64), ...MessageFields })
+/** `ttl_ms`: how long it may wait for the room, should the room be away */
+const SendSchema = z.object({ to: z.string().min(1).max(64), ...MessageFields, ttl_ms: z.number().int().min(1_000).max(MAX_MAIL_TTL_MS).optional() })
 const BroadcastSchema = z.object(MessageFields)
 const AskSchema = z.object({ to: z.string().min(1).max(64).optional(), utterance: z.string().min(1).max(2_000), lang: z.string().min(2).max(16).default('en-US') })
 const FriendSchema = z.object({ name: z.string().min(1).max(128), types: z.array(z.string().min(1).max(128)).min(1).max(64).optional() })
@@ -46,9 +48,9 @@ export class BusApi {
       case 'mesh.send': {
         const request = parseUntrusted(SendSchema, message.data)
         if (!request.success) return invalid(request.error)
-        const { to, type, data } = request.data
+        const { to, type, data, ttl_ms: ttlMs } = request.data
         this.log.info({ to, type }, `a local skill sends ${to} a ${type}`)
-        return { ...await this.mesh.relay.send(to, { type, data, context: {} }) }
+        return { ...await this.mesh.relay.send(to, { type, data, context: {} }, { ttlMs }) }
       }
       case 'mesh.broadcast': {
         const request = parseUntrusted(BroadcastSchema, message.data)

@@ -52,7 +52,7 @@ export interface MeshDelivery {
 
 /** The house, for local skills (`mesh.send`, `mesh.broadcast`, `mesh.rooms`). */
 interface MeshHouse {
-  relay: { send: (to: string, message: BusMessage) => Promise<Outcome>, ask: (to: string, utterances: string[], lang: string) => Promise<Outcome> }
+  relay: { send: (to: string, message: BusMessage, options?: { ttlMs?: number }) => Promise<Outcome>, ask: (to: string, utterances: string[], lang: string) => Promise<Outcome> }
   broadcast: { announce: (message: BusMessage) => Promise<AnnounceOutcome> }
   directory: { rooms: () => Promise<Room[]> }
   /** a local skill accepts or declines a friend request for the user (`mesh.friend.accept` / `decline`) */

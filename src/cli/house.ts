@@ -1,4 +1,5 @@
 import { ExitCode, UserError } from '../common/index.ts'
+import { parseDuration } from './manage.ts'
 import { ask, print } from './node-client.ts'
 import type { Outcome, Room, RoomMail } from '../routing/index.ts'
 import type { Command, Option } from 'commander'
@@ -37,10 +38,11 @@ export function addHouseCommands (program: Command, homeOption: () => Option): v
     .requiredOption('--to <room>', 'the room\'s name')
     .option('--type <type>', 'a Mycroft message type instead of speak')
     .option('--data <json>', 'the message\'s data, a JSON object')
+    .option('--ttl <duration>', 'how long it may wait for the room, should the room be away: 90s, 10m, 2h, 7d', parseDuration)
     .argument('[text...]', 'what to say')
-    .action(async (words: string[], flags: { home?: string, to: string, type?: string, data?: string }) => {
+    .action(async (words: string[], flags: { home?: string, to: string, type?: string, data?: string, ttl?: number }) => {
       const text = words.length === 0 ? undefined : words.join(' ')
-      const outcome = await ask(flags.home, '/send', { to: flags.to, type: flags.type, text, data: parseData(flags.data) }) as Outcome
+      const outcome = await ask(flags.home, '/send', { to: flags.to, type: flags.type, text, data: parseData(flags.data), ttlMs: flags.ttl }) as Outcome
       if (outcome.status === 'queued') {
         print(`${flags.to} is away: the message waits for it, and is delivered when it is back`)
         return

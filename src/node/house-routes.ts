@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { ControlRefusal, parseRequest, type ControlRoutes } from '../control/index.ts'
-import { NodeNameSchema, type AskFlow, type Broadcast, type Directory, type MycroftMessage, type Outcome, type RoomRelay } from '../routing/index.ts'
+import { MAX_MAIL_TTL_MS, NodeNameSchema, type AskFlow, type Broadcast, type Directory, type MycroftMessage, type Outcome, type RoomRelay } from '../routing/index.ts'
 
 /** What the house commands need of the running node. */
 export interface HousePort {
@@ -15,7 +15,9 @@ const SendRequest = z.object({
   /** a Mycroft message type; text alone becomes a `speak` */
   type: z.string().min(1).max(256).default('speak'),
   text: z.string().max(8_000).optional(),
-  data: z.record(z.string(), z.unknown()).optional()
+  data: z.record(z.string(), z.unknown()).optional(),
+  /** how long it may wait for the room, should the room be away */
+  ttlMs: z.number().int().min(1_000).max(MAX_MAIL_TTL_MS).optional()
 }).refine(request => request.text !== undefined || request.data !== undefined, { message: 'give the text to speak, or the data of the message' })
 const AnnounceRequest = z.object({ text: z.string().min(1).max(8_000) })
 const AskRequest = z.object({ to: NodeNameSchema.optional(), text: z.string().min(1).max(2_000), lang: z.string().min(2).max(16).default('en-US') })
@@ -32,7 +34,7 @@ export function houseRoutes (house: HousePort): ControlRoutes {
       const message = request.type === 'speak' && request.data === undefined
         ? speak(request.text ?? '')
         : { type: request.type, data: request.data ?? { utterance: request.text }, context: {} }
-      return house.relay.send(request.to, message)
+      return house.relay.send(request.to, message, { ttlMs: request.ttlMs })
     },
     'POST /announce': async body => {
       const outcome = await house.broadcast.announce(speak(parseRequest(AnnounceRequest, body).text))

@@ -45,7 +45,7 @@ async function sendFromBus (room: Room, to: string, count: number): Promise<stri
 const spokenOn = (bus: BusProbe): string[] => bus.messages.filter(m => m.type === 'speak').map(m => String(m.data.utterance))
 
 describe('mail', () => {
-  it('a message for a room that is away waits at the hub; when the room is back it gets all, in order, each once', async () => {
+  it('a message for a room that is away waits at the hub; when the room is back it gets all, in order, each once, and the sender is told', async () => {
     const hall = await rooms.room('hall', { extraArgs: ['--hub'] })
     const kitchen = await rooms.room('kitchen', { parent: hall })
     const den = await rooms.room('den', { parent: hall })
@@ -64,6 +64,9 @@ describe('mail', () => {
     expect(spokenOn(back.bus)).toEqual(['Dinner is at seven', 'message 0', 'message 1', 'message 2', 'message 3'])
     expect(await mailOf(hall.node)).toEqual([])
     expect((await hall.node.status()).mail).toMatchObject({ held: 5, deliveredLater: 5, waiting: 0 })
+    // and the kitchen, which sent them, is told
+    await waitFor('the kitchen to be told each was delivered', () => kitchen.bus.of('mesh.mail.delivered').length === 5)
+    expect(kitchen.bus.of('mesh.mail.delivered').every(m => m.data.to === 'den')).toBe(true)
   })
 
   it('100 messages for a room that is away survive kill -9 of the hub; the room back, all 100 arrive in order, none twice', async () => {
@@ -88,7 +91,7 @@ describe('mail', () => {
     expect(await mailOf(hallAgain)).toEqual([])
   })
 
-  it('a full mailbox refuses new mail, saying why, and keeps what it holds; mail that waits too long expires', async () => {
+  it('a full mailbox refuses new mail, saying why, and keeps what it holds; mail that waits too long expires, and its sender is told', async () => {
     const hall = await rooms.room('hall', { extraArgs: ['--hub'], config: { mail: { perRoom: 3, total: 1_000, bytes: 1024 * 1024, ttlMs: 2_000 } } })
     const kitchen = await rooms.room('kitchen', { parent: hall })
     const den = await rooms.room('den', { parent: hall })
@@ -102,6 +105,7 @@ describe('mail', () => {
 
     await waitFor('the mail to expire', async () => ((await hall.node.status()).mail as { expired: number }).expired === 3, { timeoutMs: 20_000 })
     expect(await mailOf(hall.node)).toEqual([])
+    await waitFor('the kitchen to be told they expired', () => kitchen.bus.of('mesh.mail.expired').length === 3)
     const back = await comeBack(den, hall)
     await waitFor('the den to link', async () => (await back.node.status()).parent.state === 'linked')
     expect(spokenOn(back.bus)).toEqual([])

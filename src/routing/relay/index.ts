@@ -47,7 +47,8 @@ export interface RelayComponents {
 
 /** A message from one room to another: up to the first node whose subtree holds the room, then down. */
 export interface RoomRelay {
-  send: (to: string, message: MycroftMessage) => Promise<Outcome>
+  /** `ttlMs`: how long it may wait for the room if the room is away (the keeping node's own limit if shorter) */
+  send: (to: string, message: MycroftMessage, options?: { ttlMs?: number }) => Promise<Outcome>
   /** Asks one room's assistant, in a session of this node's own there; the answer comes back here. */
   ask: (to: string, utterances: string[], lang: string) => Promise<Outcome>
   /** What waits here for rooms that are away. */

@@ -96,7 +96,8 @@ export class Mailbox {
         return false
       }
       const now = Date.now()
-      rooms.set(relay.to, [...waiting, { heldAt: now, expiresAt: now + this.limits.ttlMs, bytes, relay }])
+      const ttlMs = Math.min(this.limits.ttlMs, 'ttlMs' in relay ? relay.ttlMs ?? Infinity : Infinity)
+      rooms.set(relay.to, [...waiting, { heldAt: now, expiresAt: now + ttlMs, bytes, relay }])
       return true
     })
     return outcome

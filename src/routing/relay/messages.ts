@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { SpeakSchema } from '../ask/index.ts'
 import { MycroftMessageSchema, NodeNameSchema, OriginSignatureFields } from '../link/index.ts'
+import { MAX_MAIL_TTL_MS } from './constants.ts'
 
 const Addressed = {
   /** the same for every copy of one message: a room takes it once */
@@ -20,10 +21,31 @@ const OutsideField = z.literal(true).optional()
 
 const QuestionFields = z.object({ utterances: z.array(z.string().max(2_000)).min(1).max(16), lang: z.string().min(2).max(16) })
 
-/** A message for the room's bus, or a question for the room's assistant, signed by the room it comes from. */
+/** How a message kept for a room that was away ended, told to the room that sent it. */
+const NoticeFields = z.object({
+  /** the id of the message it is about */
+  about: z.string().min(1).max(128),
+  status: z.enum(['delivered', 'expired']),
+  /** the room the message was for */
+  room: NodeNameSchema
+})
+
+/**
+ * A message for the room's bus, a question for the room's assistant, or a notice about mail it sent, signed by the
+ * node it comes from.
+ */
 export const SignedRelaySchema = z.union([
-  z.object({ ...Addressed, ...OriginSignatureFields, message: MycroftMessageSchema, held: HeldField, outside: OutsideField }).strict(),
-  z.object({ ...Addressed, ...OriginSignatureFields, question: QuestionFields, outside: OutsideField }).strict()
+  z.object({
+    ...Addressed,
+    ...OriginSignatureFields,
+    message: MycroftMessageSchema,
+    /** how long it may wait for a room that is away (the keeping node's own limit if shorter) */
+    ttlMs: z.number().int().min(1_000).max(MAX_MAIL_TTL_MS).optional(),
+    held: HeldField,
+    outside: OutsideField
+  }).strict(),
+  z.object({ ...Addressed, ...OriginSignatureFields, question: QuestionFields, outside: OutsideField }).strict(),
+  z.object({ ...Addressed, ...OriginSignatureFields, notice: NoticeFields, outside: OutsideField }).strict()
 ])
 export type SignedRelay = z.infer<typeof SignedRelaySchema>
 /** A message or a question for a room, before its origin signs it (each member of the union without the signature). */

@@ -10,6 +10,12 @@ import type { Directory } from '../directory/index.ts'
 
 const RELAY_NEED: Need = { permission: RELAY_CAPABILITY }
 
+/** What a room sends another: a message for its bus, a question for its assistant, a notice about its mail. */
+type Payload =
+  | { message: MycroftMessage, ttlMs?: number }
+  | { question: { utterances: string[], lang: string } }
+  | { notice: { about: string, status: 'delivered' | 'expired', room: string } }
+
 /**
  * Room to room. Each hop needs the `relay` permission of the peer it came from; the last hop puts the message on
  * the room's bus only if the room lets that peer send its type.
@@ -35,6 +41,8 @@ export class RelayService extends LinkKindService implements RoomRelay {
   private readonly taken = new Map<string, number>()
   /** "not a friend" answers of rooms below, by sender and room, until when: a refused sender cannot make a room decide again and again */
   private readonly refusals = new Map<string, { until: number, outcome: Outcome }>()
+  /** ids of this room's messages that wait for a room that is away, and for which room */
+  private readonly awaiting = new Map<string, string>()
   /** rooms whose waiting mail is being delivered now */
   private readonly delivering = new Set<string>()
   private mailTimer?: ReturnType<typeof setInterval>
@@ -83,9 +91,9 @@ export class RelayService extends LinkKindService implements RoomRelay {
     return { busType: typeof body.message.type === 'string' ? body.message.type : '' }
   }
 
-  async send (to: string, message: MycroftMessage): Promise<Outcome> {
+  async send (to: string, message: MycroftMessage, { ttlMs }: { ttlMs?: number } = {}): Promise<Outcome> {
     this.counters.sent++
-    return this.sendSigned(to, { message })
+    return this.sendSigned(to, { message, ...(ttlMs === undefined ? {} : { ttlMs }) })
   }
 
   async ask (to: string, utterances: string[], lang: string): Promise<Outcome> {
@@ -94,12 +102,18 @@ export class RelayService extends LinkKindService implements RoomRelay {
   }
 
   /** Signs (with the house's proof when this room holds the key) and routes; a refusal for want of friendship is told to the local skills too. */
-  private async sendSigned (to: string, what: { message: MycroftMessage } | { question: { utterances: string[], lang: string } }): Promise<Outcome> {
+  private async sendSigned (to: string, what: Payload): Promise<Outcome> {
     const id = randomUUID()
     const house = this.init.membership?.prove('mate', this.peerId, id)
     const outcome = await this.route(await signAsOrigin(this.privateKey, this.peerId, RELAY_PURPOSE, { id, to, from: this.init.name, ...(house === undefined ? {} : { house }), ...what }), [])
     if (outcome.code === 'not-a-friend') this.init.bus?.notify('connection.refused.warning', { to, reason: outcome.reason })
+    if (outcome.status === 'queued') setBounded(this.awaiting, id, to, SEEN_RELAYS)
     return outcome
+  }
+
+  /** Tells the room that sent a message kept here how it ended (it listens only for ids it sent). */
+  private tell (relayed: SignedRelay, status: 'delivered' | 'expired'): void {
+    void this.sendSigned(relayed.from, { notice: { about: relayed.id, status, room: relayed.to } }).catch(() => {})
   }
 
   /** This room (or `to`, below it) changed its friends: what nodes on the way remember of its refusals (of `origin`, or all) goes. */
@@ -137,6 +151,7 @@ export class RelayService extends LinkKindService implements RoomRelay {
       this.repeats.note(`forged:${relayed.origin}`, 'warn', { origin: relayed.origin, from: relayed.from, via: hop }, `refused a message said to be from ${relayed.from}, handed on by ${hop}: ${forged}`)
       return { status: 'refused', reason: `not taken as from ${relayed.from}: ${forged}` }
     }
+    if ('notice' in relayed) return this.noticed(relayed.notice)
     if (this.taken.has(relayed.id)) {
       this.counters.duplicates++
       return { status: 'delivered', reason: 'this room had it already' }
@@ -155,6 +170,15 @@ export class RelayService extends LinkKindService implements RoomRelay {
     this.counters.delivered++
     this.log.info({ from: relayed.from, type: relayed.message.type }, `${relayed.from} sent this room a ${relayed.message.type}`)
     this.init.bus.emitFromMesh(relayed.message, { name: relayed.from, peerId: relayed.origin })
+    return { status: 'delivered' }
+  }
+
+  /** How a message of this room that waited ended: told to the local skills, for an id this room sent only. */
+  private noticed (notice: { about: string, status: 'delivered' | 'expired', room: string }): Outcome {
+    if (this.awaiting.get(notice.about) !== notice.room) return { status: 'refused', reason: 'this room sent no such message' }
+    this.awaiting.delete(notice.about)
+    this.log.info({ to: notice.room, id: notice.about }, `the message for ${notice.room} that waited was ${notice.status}`)
+    this.init.bus?.notify(`mesh.mail.${notice.status}`, { to: notice.room, id: notice.about })
     return { status: 'delivered' }
   }
 
@@ -199,6 +223,7 @@ export class RelayService extends LinkKindService implements RoomRelay {
     for (const relayed of await mailbox.expire()) {
       this.mailCounters.expired++
       this.log.warn({ to: relayed.to, from: relayed.from }, `a message from ${relayed.from} for ${relayed.to} expired: the room was away for as long as mail waits`)
+      this.tell(relayed, 'expired')
     }
     for (const room of mailbox.recipients()) {
       const holder = this.directory.holderOf(room)
@@ -208,8 +233,10 @@ export class RelayService extends LinkKindService implements RoomRelay {
         for (let next = mailbox.next(room); next !== undefined; next = mailbox.next(room)) {
           const outcome = await this.route({ ...next, held: true }, [])
           if (outcome.status === 'offline' || outcome.status === 'queued' || outcome.status === 'error') break
-          if (outcome.status === 'delivered') this.mailCounters.deliveredLater++
-          else this.log.warn({ to: room, status: outcome.status, reason: outcome.reason }, `a message that waited for ${room} could not be delivered (${outcome.reason ?? outcome.status}); it is let go`)
+          if (outcome.status === 'delivered') {
+            this.mailCounters.deliveredLater++
+            this.tell(next, 'delivered')
+          } else this.log.warn({ to: room, status: outcome.status, reason: outcome.reason }, `a message that waited for ${room} could not be delivered (${outcome.reason ?? outcome.status}); it is let go`)
           await mailbox.done(room, next.id)
         }
       } finally {
