@@ -87,6 +87,12 @@ describe('friends', () => {
     expect(delivered.code, delivered.stderr).toBe(0)
     const heard = await atticB.bus.waitFor('the attic to speak it', m => m.type === 'speak' && m.data.utterance === 'jarbas says hello', 5_000, { since: marks.attic })
     expect(heard.context.mesh).toEqual({ from: 'kitchen-a', from_peer: kitchenPeer })
+    // and by the bus, as a skill in the kitchen would
+    const sendMark = kitchenA.bus.mark
+    kitchenA.bus.emit({ type: 'mesh.send', data: { to: 'attic-b', data: { utterance: 'tell jarbas hi back' } }, context: { source: 'test-skill' } })
+    const response = await kitchenA.bus.waitFor('the send response', m => m.type === 'mesh.send.response', 5_000, { since: sendMark })
+    expect(response.data).toMatchObject({ status: 'delivered' })
+    await atticB.bus.waitFor('the attic to speak it', m => m.type === 'speak' && m.data.utterance === 'tell jarbas hi back', 5_000, { since: marks.attic })
     const listed = JSON.parse((await runCli(['friends', '--home', atticB.node.home, '--json'])).stdout) as { friends: Array<{ name: string }>, requests: unknown[] }
     expect(listed.friends.map(friend => friend.name)).toEqual(['kitchen-a'])
     expect(listed.requests).toEqual([])
