@@ -1,8 +1,9 @@
 import { parseUntrusted } from './untrusted.ts'
-import { LogLimiter, setBounded, type Logger } from '../../common/index.ts'
+import { LogLimiter, type Logger } from '../../common/index.ts'
+import { Door } from './door.ts'
 import { serviceCapabilities } from '@libp2p/interface'
 import {
-  HANDSHAKE_TIMEOUT_MS, HEARTBEAT_INTERVAL_MS, LINK_PROTOCOL, MAX_FRAME_BYTES, MAX_REMEMBERED_HANDSHAKE_FAILURES,
+  HANDSHAKE_TIMEOUT_MS, HEARTBEAT_INTERVAL_MS, LINK_PROTOCOL, MAX_FRAME_BYTES,
   MAX_INBOUND_LINKS_PER_CONNECTION, MAX_OUTBOUND_LINKS_PER_CONNECTION, MISSED_BEATS, LINK_COUNTERS, SUBTREE_REPORT_DELAY_MS } from './constants.ts'
 import { LinkRefusedError, RemoteError } from './errors.ts'
 import { LinkSession } from './link-session.ts'
@@ -36,8 +37,7 @@ export class LinkService implements Link, Startable {
   private readonly childNames = new Map<string, string>()
   private parentLink?: ParentLinkSession
   private readonly changeListeners = new Set<() => void>()
-  /** peers whose last link ended before a readable hello, and when: a second try at once costs the connection */
-  private readonly failedHandshakes = new Map<string, number>()
+  private readonly door: Door
   private readonly welcomed = new WeakSet<LinkSession>()
   /** sessions whose hello could be read: a refusal after it is the admission's business, not a broken handshake */
   private readonly greeted = new WeakSet<LinkSession>()
@@ -51,6 +51,7 @@ export class LinkService implements Link, Startable {
     this.log = init.log
     this.repeats = new LogLimiter(init.log)
     this.counters = init.figures.counters('link', LINK_COUNTERS)
+    this.door = new Door({ windowMs: init.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS, hasLinkOn: connection => this.hasLinkOn(connection), counters: this.counters })
   }
 
   get children (): ReadonlyMap<string, ChildLink> {
@@ -228,10 +229,8 @@ export class LinkService implements Link, Startable {
     const peer = connection.remotePeer
     const peerId = peer.toString()
     const handshakeMs = this.init.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS
-    const failedAt = this.failedHandshakes.get(peerId)
-    if (failedAt !== undefined && Date.now() - failedAt < handshakeMs && !this.hasLinkOn(connection)) {
+    if (this.door.barred(peerId, connection)) {
       stream.abort(new Error('another link right after a failed handshake'))
-      this.hangUp(connection, 'another link right after a failed handshake')
       return
     }
     const session = this.createSession(stream, connection, async (envelope, session) => this.handshake(envelope, session, peer, connection))
@@ -240,12 +239,11 @@ export class LinkService implements Link, Startable {
       this.repeats.note(`hello-timeout:${peerId}`, 'warn', { peer: peerId }, 'closing link: no hello in time')
       void session.sendError('handshake', 'no hello in time', undefined, { always: true })
         .then(async () => session.close('no hello in time', { bye: false }))
-        .then(() => { this.hangUp(connection, 'no hello in time') })
+        .then(() => { this.door.hangUp(connection, 'no hello in time') })
     }, handshakeMs)
     void session.closed.then(() => {
       clearTimeout(timer)
-      if (this.greeted.has(session)) return
-      setBounded(this.failedHandshakes, peerId, Date.now(), MAX_REMEMBERED_HANDSHAKE_FAILURES)
+      if (!this.greeted.has(session)) this.door.failedHandshake(peerId)
     })
   }
 
@@ -253,16 +251,6 @@ export class LinkService implements Link, Startable {
   private hasLinkOn (connection: Connection): boolean {
     const peerId = connection.remotePeer.toString()
     return this.parentLink?.peerId === peerId || this.childLinks.get(peerId)?.session !== undefined
-  }
-
-  /**
-   * Hangs up the whole connection of a peer this node refused, right after the error frame: refused strangers must
-   * not fill the connection slots the house needs. The connection of a peer with a link on it stays.
-   */
-  private hangUp (connection: Connection, reason: string): void {
-    if (this.hasLinkOn(connection) || connection.status !== 'open') return
-    this.counters.hungUp++
-    connection.close({ signal: AbortSignal.timeout(1_000) }).catch(() => { connection.abort(new Error(reason)) })
   }
 
   private async handshake (envelope: Envelope, session: LinkSession, peer: PeerId, connection: Connection): Promise<void> {
@@ -280,7 +268,7 @@ export class LinkService implements Link, Startable {
       this.repeats.note(`bad-hello:${session.remotePeer}`, 'warn', { peer: session.remotePeer, reason }, 'closing link: unreadable hello')
       await session.sendError('invalid', reason, envelope.id, { always: true })
       await session.close('unreadable hello', { bye: false })
-      this.hangUp(connection, 'unreadable hello')
+      this.door.hangUp(connection, 'unreadable hello')
       return
     }
     this.greeted.add(session)
@@ -295,7 +283,7 @@ export class LinkService implements Link, Startable {
       this.counters.refusedChildren++
       await session.sendError(admission.code, admission.message, envelope.id, { always: true, retryAfterMs: admission.retryAfterMs })
       await session.close(admission.message, { bye: false })
-      this.hangUp(connection, admission.message)
+      this.door.hangUp(connection, admission.message)
       return
     }
 
