@@ -20,6 +20,7 @@ export interface StartFlags {
   join?: string
   houseKey?: string
   hub?: boolean
+  metrics?: string
   open?: boolean
   jsonLogs?: boolean
   logLevel?: ConfigOverrides['logLevel']
@@ -43,6 +44,7 @@ export async function start (flags: StartFlags): Promise<void> {
     askTimeoutMs: flags.askTimeoutMs,
     houseKey: flags.houseKey === undefined ? undefined : resolve(flags.houseKey),
     hub: flags.hub,
+    metrics: flags.metrics,
     open: flags.open,
     logLevel: flags.logLevel
   })

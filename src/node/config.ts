@@ -70,6 +70,8 @@ export const ConfigSchema = z.object({
   maxConnections: z.number().int().min(1).max(100_000),
   /** new inbound connections per second from one address before more are refused */
   maxInboundPerIpPerSecond: z.number().int().min(1).max(100_000),
+  /** serve Prometheus metrics at http://HOST:PORT/metrics; null: no metrics endpoint */
+  metrics: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'expected HOST:PORT, such as 127.0.0.1:9477').nullable(),
   /** the rest of the house may always send this node messages; false: only the rooms on its friend list */
   housematesAreFriends: z.boolean(),
   /** messages kept for rooms of the house that are away: how many, how big, how long */
@@ -112,6 +114,7 @@ export function defaultConfig (): NodeConfig {
     mdns: true,
     maxConnections: 4_096,
     maxInboundPerIpPerSecond: 20,
+    metrics: null,
     housematesAreFriends: true,
     mail: DEFAULT_MAIL_LIMITS
   }

@@ -19,6 +19,8 @@ export interface StackInit<S extends ServiceMap> {
   maxConnections?: number
   /** new inbound connections per second from one address before more are refused */
   maxInboundPerIpPerSecond?: number
+  /** libp2p's own metrics (`@libp2p/prometheus-metrics`), when the node serves metrics */
+  metrics?: Libp2pOptions<S>['metrics']
   services: Libp2pOptions<S>['services']
 }
 
@@ -36,6 +38,7 @@ export async function createMeshLibp2p<S extends ServiceMap> (init: StackInit<S>
     connectionEncrypters: [noise()],
     streamMuxers: (init.muxers ?? ['yamux', 'mplex']).map(name => muxers[name]()),
     connectionGater: init.connectionGater,
+    metrics: init.metrics,
     // the link's own heartbeat finds dead links; libp2p's monitor would also open a stream on every connection
     // every 10 s and abort any whose ping waits over 5 s, which is every child of a hub under load
     connectionMonitor: { enabled: false },

@@ -2,10 +2,10 @@ import { identify, type Identify } from '@libp2p/identify'
 import { ping, type Ping } from '@libp2p/ping'
 import { AccessControl, Friends, TrustStore, type InviteToken } from '../access/index.ts'
 import { createBusBridge, type BusBridge } from '../bus-bridge/index.ts'
-import { VERSION, type Logger, type UserError } from '../common/index.ts'
+import { UserError, VERSION, errorMessage, type Logger } from '../common/index.ts'
 import { ensureHome, homePaths, startControlServer, type ControlRoutes, type HomePaths } from '../control/index.ts'
 import { houseDiscovery, HouseKey, type HouseDiscovery } from '../house/index.ts'
-import { FigureRegistry } from '../observe/index.ts'
+import { FigureRegistry, startMetricsServer, type MetricsServer } from '../observe/index.ts'
 import { askFlow, broadcast, busDelivery, directory, link, relay, type AskFlow, type Broadcast, type BusDelivery, type Directory, type Link, type RoomRelay } from '../routing/index.ts'
 import type { NodeConfig } from './config.ts'
 import { loadOrCreateIdentity } from './identity.ts'
@@ -15,7 +15,8 @@ import { houseRoutes } from './house-routes.ts'
 import { managementRoutes } from './management.ts'
 import { NO_PARENT, ParentLink } from './parent-link.ts'
 import { childStatus, processStatus, type NodeStatus } from './status.ts'
-import type { Libp2p } from 'libp2p'
+import type { Libp2p, Libp2pOptions } from 'libp2p'
+import type { Registry } from 'prom-client'
 import type { Server } from 'node:http'
 
 export interface MeshNodeInit {
@@ -43,6 +44,8 @@ export class MeshNode {
   private readonly figures = new FigureRegistry()
   private libp2p?: Libp2p<Services>
   private store?: TrustStore
+  private metricsRegistry?: Registry
+  private metricsServer?: MetricsServer
   private bridge?: BusBridge
   private parentLink?: ParentLink
   private control?: Server
@@ -91,8 +94,11 @@ export class MeshNode {
         askTimeoutMs: config.askTimeoutMs
       })
       this.bridge = bridge
+      const metrics = config.metrics === null ? undefined : await metricsRegistry()
+      this.metricsRegistry = metrics?.registry
       node = await createMeshLibp2p<Services>({
         log,
+        metrics: metrics?.libp2p,
         privateKey: identity.privateKey,
         listen: config.listen,
         muxers: config.muxers,
@@ -152,6 +158,15 @@ export class MeshNode {
     }
     this.startedAt = new Date()
     log.info({ peerId: this.peerId, addrs: this.addrs }, `node ${config.name} listening`)
+    if (config.metrics !== null && this.metricsRegistry !== undefined) {
+      try {
+        this.metricsServer = await startMetricsServer(this.figures, this.metricsRegistry, hostAndPort(config.metrics))
+      } catch (err) {
+        await this.stop()
+        throw new UserError(`cannot serve metrics at ${config.metrics}: ${errorMessage(err)}; pick another address with --metrics HOST:PORT`)
+      }
+      log.info({ url: this.metricsServer.url }, `metrics at ${this.metricsServer.url}`)
+    }
     try {
       await this.bridge.start({ asks: node.services.ask, delivery: node.services.bus, relay: node.services.relay, broadcast: node.services.broadcast, directory: node.services.directory, friends })
     } catch (err) {
@@ -178,6 +193,7 @@ export class MeshNode {
   async stop (): Promise<void> {
     await this.bridge?.stop()
     await this.parentLink?.stop()
+    await this.metricsServer?.close()
     await this.libp2p?.stop()
     await this.store?.close()
     await this.closeControl()
@@ -220,4 +236,17 @@ export class MeshNode {
 /** The children this node has admitted and not revoked: the rooms it lists as offline while they are away. */
 function knownChildren (store: TrustStore): Array<{ peerId: string, name: string }> {
   return store.peers().filter(peer => peer.revokedAt === null && (peer.role === 'child' || peer.role === 'room'))
+}
+
+/** A registry of this node's own (never prom-client's global one), with libp2p's metrics in it; loaded only when asked for. */
+async function metricsRegistry (): Promise<{ registry: Registry, libp2p: Libp2pOptions['metrics'] }> {
+  const [{ Registry }, { prometheusMetrics }] = await Promise.all([import('prom-client'), import('@libp2p/prometheus-metrics')])
+  const registry = new Registry()
+  // libp2p's metrics keep a cache of their own per process; one node per process is what a deployment runs
+  return { registry, libp2p: prometheusMetrics({ registry, preserveExistingMetrics: true }) }
+}
+
+function hostAndPort (text: string): { host: string, port: number } {
+  const at = text.lastIndexOf(':')
+  return { host: text.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(text.slice(at + 1)) }
 }

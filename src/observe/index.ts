@@ -1,1 +1,2 @@
-export { FigureRegistry, type CounterHelp, type Figures } from './registry.ts'
+export { FigureRegistry, type CounterHelp, type FigureDescription, type Figures } from './registry.ts'
+export { startMetricsServer, metricName, type MetricsServer } from './metrics.ts'

@@ -6,8 +6,20 @@ export type CounterHelp<K extends string> = Record<K, string>
 
 interface Section {
   counters: Array<Record<string, number>>
+  /** what each counter counts, in words */
+  help: Map<string, string>
   labelled: Map<string, Record<string, number>>
   readings: Array<() => object>
+}
+
+/** One figure as the metrics endpoint sees it: a counter (by label, when `labelled`), or a number read when asked. */
+export interface FigureDescription {
+  section: string
+  name: string
+  kind: 'counter' | 'labelled' | 'reading'
+  help: string
+  /** the value now; a labelled counter's counts by label */
+  read: () => number | Record<string, number>
 }
 
 /**
@@ -24,6 +36,7 @@ export class FigureRegistry {
     const entry = this.section(section)
     const counters = Object.fromEntries(Object.keys(help).map(name => [name, 0])) as Record<K, number>
     entry.counters.push(counters)
+    for (const [name, words] of Object.entries<string>(help)) entry.help.set(name, words)
     return counters
   }
 
@@ -52,10 +65,30 @@ export class FigureRegistry {
     return out
   }
 
+  /**
+   * Every figure registered now, with a way to read it: counters, labelled counters, and the numbers among the
+   * readings (states and lists are for `status`, not for metrics).
+   */
+  describe (): FigureDescription[] {
+    const described: FigureDescription[] = []
+    for (const [sectionName, section] of this.sections) {
+      for (const counters of section.counters) {
+        for (const name of Object.keys(counters)) described.push({ section: sectionName, name, kind: 'counter', help: section.help.get(name) ?? name, read: () => counters[name] ?? 0 })
+      }
+      for (const [name, counts] of section.labelled) described.push({ section: sectionName, name, kind: 'labelled', help: name, read: () => ({ ...counts }) })
+      for (const read of section.readings) {
+        for (const [name, value] of Object.entries(read())) {
+          if (typeof value === 'number') described.push({ section: sectionName, name, kind: 'reading', help: name, read: () => Number((read() as Record<string, unknown>)[name] ?? 0) })
+        }
+      }
+    }
+    return described
+  }
+
   private section (name: string): Section {
     let section = this.sections.get(name)
     if (section === undefined) {
-      section = { counters: [], labelled: new Map(), readings: [] }
+      section = { counters: [], help: new Map(), labelled: new Map(), readings: [] }
       this.sections.set(name, section)
     }
     return section

@@ -1,0 +1,63 @@
+import { createServer, type Server } from 'node:http'
+import type { Registry } from 'prom-client'
+import type { FigureRegistry } from './registry.ts'
+
+/** `asksSent` in section `asks` → `mycroft_mesh_asks_asks_sent` (counters get `_total` on top, as Prometheus names them). */
+export function metricName (section: string, name: string): string {
+  const snake = (text: string): string => text.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/[^A-Za-z0-9]+/g, '_').toLowerCase()
+  return `mycroft_mesh_${snake(section)}_${snake(name)}`
+}
+
+export interface MetricsServer {
+  url: string
+  close: () => Promise<void>
+}
+
+/**
+ * Puts every figure of the node's registry into `registry` (one per node, never prom-client's global one) as
+ * counters and gauges read at each scrape, and serves the lot at `http://HOST:PORT/metrics`.
+ */
+export async function startMetricsServer (figures: FigureRegistry, registry: Registry, listen: { host: string, port: number }): Promise<MetricsServer> {
+  // loaded here: a node without a metrics endpoint should not carry prom-client
+  const { Counter, Gauge } = await import('prom-client')
+  for (const figure of figures.describe()) {
+    const name = metricName(figure.section, figure.name)
+    if (figure.kind === 'reading') {
+      new Gauge({ name, help: figure.help, registers: [registry], collect () { this.set(figure.read() as number) } })
+    } else {
+      new Counter({
+        name: `${name}_total`,
+        help: figure.help,
+        labelNames: figure.kind === 'labelled' ? ['code'] : [],
+        registers: [registry],
+        collect () {
+          this.reset()
+          const value = figure.read()
+          if (typeof value === 'number') this.inc(value)
+          else for (const [code, count] of Object.entries(value)) this.inc({ code }, count)
+        }
+      })
+    }
+  }
+  const server: Server = createServer((request, response) => {
+    if (request.method !== 'GET' || request.url?.split('?')[0] !== '/metrics') {
+      response.writeHead(404, { 'content-type': 'text/plain' }).end('only /metrics is served here\n')
+      return
+    }
+    registry.metrics().then(text => {
+      response.writeHead(200, { 'content-type': registry.contentType }).end(text)
+    }, (err: unknown) => {
+      response.writeHead(500, { 'content-type': 'text/plain' }).end(`the metrics could not be read: ${err instanceof Error ? err.message : String(err)}\n`)
+    })
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(listen.port, listen.host, () => { resolve() })
+  })
+  const address = server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : listen.port
+  return {
+    url: `http://${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${port}/metrics`,
+    close: async () => new Promise<void>(resolve => { server.close(() => { resolve() }); server.closeAllConnections() })
+  }
+}
