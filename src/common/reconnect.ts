@@ -14,6 +14,8 @@ export interface ReconnectLoopInit<T> {
   /** may lengthen the pause after a particular failure */
   retryDelayMs?: (err: unknown, backoffMs: number) => number
   signal: AbortSignal
+  /** a signal that ends the current pause early (there is somewhere new to try); asked for at each pause */
+  wake?: () => AbortSignal
 }
 
 /**
@@ -37,7 +39,7 @@ export async function runReconnectLoop<T> (init: ReconnectLoopInit<T>): Promise<
       const delayMs = init.retryDelayMs?.(err, backoffMs) ?? backoffMs
       failures++
       init.onFailure(err, failures, delayMs)
-      await sleep(delayMs, signal)
+      await sleep(delayMs, init.wake === undefined ? signal : AbortSignal.any([signal, init.wake()]))
     }
   }
 }

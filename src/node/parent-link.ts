@@ -93,6 +93,8 @@ export class ParentLink {
   private remembering?: Promise<void>
   /** the config or an invite names the parent: mDNS may only tell where it moved */
   private readonly configured: boolean
+  /** ends the reconnect loop's pause when a hub is found somewhere new: no waiting out a pause meant for the old place */
+  private wake = new AbortController()
 
   constructor (init: ParentLinkInit) {
     this.init = init
@@ -129,6 +131,7 @@ export class ParentLink {
       this.log.info({ parent: hub.peerId, addrs: addrs.map(String) }, 'found this node\'s parent on the LAN at a new address')
     }
     this.addrs = addrs
+    this.wake.abort()
     this.running ??= this.run()
   }
 
@@ -165,6 +168,10 @@ export class ParentLink {
   private async run (): Promise<void> {
     await runReconnectLoop<ParentLinkSession>({
       signal: this.controller.signal,
+      wake: () => {
+        this.wake = new AbortController()
+        return this.wake.signal
+      },
       backoff: this.init.backoff,
       retryDelayMs: (err, backoffMs) => {
         if (!(err instanceof LinkRefusedError)) return backoffMs
