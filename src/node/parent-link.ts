@@ -89,6 +89,8 @@ export class ParentLink {
    */
   private readonly failedHubs = new Map<string, number>()
   private candidate?: string
+  /** the found hub the attempt under way dials (a newer sighting may change `candidate` meanwhile) */
+  private attempting?: string
   /** the parent being written down (trust store, config): a stop waits for it */
   private remembering?: Promise<void>
   /** the config or an invite names the parent: mDNS may only tell where it moved */
@@ -180,6 +182,7 @@ export class ParentLink {
       },
       connect: async signal => {
         this.enter('connecting')
+        this.attempting = this.found ? this.candidate : undefined
         return this.init.link.linkToParent(this.addrs, {
           signal: AbortSignal.any([signal, AbortSignal.timeout(ATTEMPT_TIMEOUT_MS)]),
           invite: this.invite,
@@ -210,7 +213,8 @@ export class ParentLink {
         // the addresses may have changed since the loop began: a hub found on the LAN moved, or another was found
         const addr = this.addrs.map(one => one.toString()).join(' ')
         this.attempts = attempt
-        if (this.found && this.candidate !== undefined) this.failedHubs.set(this.candidate, Date.now() + FAILED_HUB_PAUSE_MS)
+        // the hub this attempt dialled, not one sighted while it was under way
+        if (this.attempting !== undefined) this.failedHubs.set(this.attempting, Date.now() + FAILED_HUB_PAUSE_MS)
         if (err instanceof LinkRefusedError) {
           this.lastError = `refused: ${err.message}`
           this.log.error({ addr, code: err.code, retryInMs: delayMs }, `parent ${this.lastPeer?.name ?? addr} refused: ${err.message}`)

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import { Homes, NodeProcess, runCli } from '../../support/node-process.ts'
 import { Lan, lanUnavailable, type Device } from '../../support/netns.ts'
 import { waitFor } from '../../support/wait.ts'
@@ -189,6 +189,7 @@ describe.skipIf(unavailable !== undefined)('a house on a LAN of namespaces', () 
     await hub.kill()
     try {
       const attic = await device('attic', lan.device(), houseKey, ['--bus', 'embedded:0'])
+      onTestFailed(() => { process.stderr.write(`the attic's log:\n${attic.logs.map(line => `  ${line.msg}`).join('\n')}\n`) })
       const failed = await attic.waitForLog('the attic to try the forged hub and fail', line => /^parent .* unreachable/.test(line.msg) && String(line.msg).includes(strangerDevice.ip), 15_000)
       expect(failed.msg).toMatch(/does not prove it holds this house's key: not this house's hub/)
       const back = await device(hub.options.name, hubDevice, houseKey, hubArgs, hub.home)
