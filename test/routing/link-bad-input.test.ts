@@ -285,7 +285,8 @@ describe('the link protocol under bad input from a raw peer', () => {
         const half = frame(JSON.stringify({ v: 1, id: 'half-hello', kind: 'hello', from: link.peerId, ttl: 16, route: [], body: {} }))
         link.raw(half.subarray(0, 8))
         const sentAt = Date.now()
-        const error = await link.nextError(HANDSHAKE_TIMEOUT_MS + 5_000)
+        // the deadline is the node's; what it takes a loaded machine to deliver the error on top is not
+        const error = await link.nextError(HANDSHAKE_TIMEOUT_MS + 15_000)
         expectErrorFrame(ctx, error, 'handshake')
         ctx.expect(error.body.message).toBe('no hello in time')
         ctx.expect(Date.now() - sentAt).toBeGreaterThanOrEqual(HANDSHAKE_TIMEOUT_MS - 1_000)
