@@ -1,6 +1,6 @@
 import { mdns } from '@libp2p/mdns'
 import { serviceCapabilities, type PeerDiscovery, type PeerInfo, type Startable } from '@libp2p/interface'
-import { HOUSE_COUNTERS, QUERY_INTERVAL_MS } from './constants.ts'
+import { DISPROVED_PAUSE_MS, HOUSE_COUNTERS, QUERY_INTERVAL_MS } from './constants.ts'
 import { hubTag } from './house-tag.ts'
 import type { HouseDiscovery, HouseDiscoveryComponents, HouseDiscoveryInit, HubSighting } from './index.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -26,6 +26,8 @@ export class HouseDiscoveryService implements HouseDiscovery, Startable {
   private discovery?: PeerDiscovery & Startable
   private yielded = false
   private readonly warned = new Set<string>()
+  /** nodes that answered for the house without holding its key, until when they are not asked again */
+  private readonly disproved = new Map<string, number>()
 
   constructor (components: HouseDiscoveryComponents, init: HouseDiscoveryInit) {
     this.components = components
@@ -56,6 +58,16 @@ export class HouseDiscoveryService implements HouseDiscovery, Startable {
       if (!this.warned.has(other.peerId)) {
         this.warned.add(other.peerId)
         this.init.log.warn({ other: other.peerId }, `another hub announced itself for this house (${other.peerId}); it yields to this one, whose peer id is lower`)
+      }
+      return false
+    }
+    // the tag is public: a forged answer with a lower peer id must not silence the real hub (checked again a while later)
+    if ((this.disproved.get(other.peerId) ?? 0) > Date.now()) return false
+    if (this.init.proves !== undefined && !await this.init.proves(other)) {
+      this.disproved.set(other.peerId, Date.now() + DISPROVED_PAUSE_MS)
+      if (!this.warned.has(other.peerId)) {
+        this.warned.add(other.peerId)
+        this.init.log.warn({ other: other.peerId }, `a node answered for this house (${other.peerId}) but does not prove it holds the house key; this node stays the hub`)
       }
       return false
     }

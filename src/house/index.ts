@@ -21,6 +21,8 @@ export interface HouseDiscoveryInit {
   hub: boolean
   log: Logger
   figures: FigureRegistry
+  /** does a node that answered for the house hold its key? Asked before a hub yields to it */
+  proves?: (hub: HubSighting) => Promise<boolean>
 }
 
 export interface HouseDiscoveryComponents {

@@ -1,4 +1,5 @@
 import { identify, type Identify } from '@libp2p/identify'
+import { multiaddr } from '@multiformats/multiaddr'
 import { ping, type Ping } from '@libp2p/ping'
 import { AccessControl, Friends, TrustStore, type InviteToken } from '../access/index.ts'
 import { createBusBridge, type BusBridge } from '../bus-bridge/index.ts'
@@ -139,7 +140,13 @@ export class MeshNode {
             membership: houseKey
           }),
           broadcast: broadcast({ name: config.name, top: config.hub, log, figures: this.figures, bus: bridge }),
-          ...(houseKey === undefined || !config.mdns ? {} : { house: houseDiscovery({ houseKey: houseKey.bytes, hub: config.hub, log, figures: this.figures }) })
+          ...(houseKey === undefined || !config.mdns ? {} : { house: houseDiscovery({
+            houseKey: houseKey.bytes,
+            hub: config.hub,
+            log,
+            figures: this.figures,
+            proves: async hub => this.started().services.link.provesHouse(hub.addrs.map(addr => multiaddr(`${addr.toString().replace(/\/p2p\/.*$/, '')}/p2p/${hub.peerId}`)), AbortSignal.timeout(5_000))
+          }) })
         }
       })
       this.libp2p = node

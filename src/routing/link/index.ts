@@ -103,6 +103,8 @@ export interface Link {
   linkToParent: (addrs: Multiaddr[], options?: { signal?: AbortSignal, invite?: string, hub?: boolean }) => Promise<ParentLinkSession>
   /** Tells a linked child the limits it is held to now (after its permissions changed). */
   restateLimits: (peerId: string) => void
+  /** Does the node at `addrs` prove it holds this node's house key (a hello as a room, then goodbye)? */
+  provesHouse: (addrs: Multiaddr[], signal: AbortSignal) => Promise<boolean>
   /** Ends a child's link at once, telling it why. */
   dropChild: (peerId: string, reason: string, code?: LinkErrorCode) => Promise<boolean>
 }

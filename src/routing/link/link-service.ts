@@ -201,6 +201,27 @@ export class LinkService implements Link, Startable {
     }
   }
 
+  async provesHouse (addrs: Multiaddr[], signal: AbortSignal): Promise<boolean> {
+    const { membership } = this.init
+    if (membership === undefined) return false
+    const self = this.components.peerId.toString()
+    try {
+      const connection = await this.components.connectionManager.openConnection(addrs, { signal })
+      const session = this.createSession(await connection.newStream(LINK_PROTOCOL, { signal }), connection)
+      const hubId = connection.remotePeer.toString()
+      try {
+        const hello: Hello = { ...this.self(), house: membership.prove('room', self, hubId) }
+        const reply = await session.request(LinkKind.hello, hello, { timeoutMs: this.init.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS, signal })
+        const welcome = parseUntrusted(WelcomeSchema, reply.body)
+        return welcome.success && membership.holds(welcome.data.house, 'hub', hubId, self)
+      } finally {
+        await session.close('only checking that you hold the house key')
+      }
+    } catch {
+      return false
+    }
+  }
+
   /** What this node says of itself in `hello` and `welcome`: its capabilities are the ones it serves now. */
   private self (): Self {
     const words = new Set([...this.capabilities.values()].map(capability => capability.capability))
