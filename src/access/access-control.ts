@@ -31,6 +31,10 @@ export interface AccessInit {
   hub?: boolean
   /** the node's connection limit: strangers may take only part of it */
   maxConnections?: number
+  /** message types every child may send for this node's skills to answer (a computational server's requests) */
+  servedTypes?: string[]
+  /** message types the parent may send this node's bus later, beside those its permissions name */
+  deliveredTypes?: string[]
   figures: FigureRegistry
 }
 
@@ -240,7 +244,10 @@ export class AccessControl {
 
   /** The permissions of a peer; an unknown one (a parent given by address only) gets its role's defaults. */
   permissionsOf (peerId: string, role: LinkRole): Permissions {
-    return this.init.store.peer(peerId)?.permissions ?? defaultPermissions(role)
+    const peer = this.init.store.peer(peerId)
+    const permissions = peer === undefined ? defaultPermissions(role) : { ...peer.permissions, files: peer.permissions.files ?? defaultPermissions(peer.role).files }
+    const types = role === 'parent' ? this.init.deliveredTypes : this.init.servedTypes
+    return types === undefined ? permissions : { ...permissions, busTypes: [...new Set([...permissions.busTypes, ...types])] }
   }
 
   /** The frames per second a peer of one node may send (a child's limit grows with its subtree). */

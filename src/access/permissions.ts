@@ -14,6 +14,8 @@ export const PermissionsSchema = z.object({
   broadcast: z.boolean(),
   /** may push skill bundles to this node */
   pushSkills: z.boolean(),
+  /** may send files to this node (`/mycroft-mesh/file/1.0.0`); unset in records older than files: the role's default */
+  files: z.boolean().optional(),
   /** Mycroft message types it may put on this node's bus; anything else is dropped and counted */
   busTypes: z.array(z.string().min(1).max(128)).max(256),
   /** frames per second it may send, on average (bursts of twice that pass) */
@@ -25,15 +27,15 @@ export type Permissions = z.infer<typeof PermissionsSchema>
 export function defaultPermissions (role: Role): Permissions {
   switch (role) {
     case 'child':
-      return { ask: true, relay: true, broadcast: false, pushSkills: false, busTypes: [], framesPerSecond: 50 }
+      return { ask: true, relay: true, broadcast: false, pushSkills: false, files: true, busTypes: [], framesPerSecond: 50 }
     case 'room':
       // housemates: a room may tell the hub something, and announce to the whole house
-      return { ask: true, relay: true, broadcast: true, pushSkills: false, busTypes: ['speak'], framesPerSecond: 50 }
+      return { ask: true, relay: true, broadcast: true, pushSkills: false, files: true, busTypes: ['speak'], framesPerSecond: 50 }
     case 'parent':
       // a node chose its parent: the rate limit only stops a runaway, not a busy hub
-      return { ask: false, relay: true, broadcast: true, pushSkills: true, busTypes: ['speak'], framesPerSecond: 100_000 }
+      return { ask: false, relay: true, broadcast: true, pushSkills: true, files: true, busTypes: ['speak'], framesPerSecond: 100_000 }
     case 'friend':
-      return { ask: false, relay: false, broadcast: false, pushSkills: false, busTypes: ['speak'], framesPerSecond: 20 }
+      return { ask: false, relay: false, broadcast: false, pushSkills: false, files: false, busTypes: ['speak'], framesPerSecond: 20 }
   }
 }
 
@@ -47,12 +49,16 @@ const PERMISSION_WORDS: Record<string, { field: PermissionField, doing: string }
   ask: { field: 'ask', doing: 'ask this node questions' },
   relay: { field: 'relay', doing: 'have this node pass messages on' },
   broadcast: { field: 'broadcast', doing: 'announce through this node' },
-  'push-skills': { field: 'pushSkills', doing: 'push skills to this node' }
+  'push-skills': { field: 'pushSkills', doing: 'push skills to this node' },
+  files: { field: 'files', doing: 'send files to this node' }
 }
 /** The permission a word names; undefined for any other word (a message type, or `constructor`). */
 export function permissionNamed (word: string): { field: PermissionField, doing: string } | undefined {
   return Object.hasOwn(PERMISSION_WORDS, word) ? PERMISSION_WORDS[word] : undefined
 }
+
+/** The permission word of the file protocol, checked when a file stream opens rather than by a link kind. */
+export const FILES_PERMISSION = 'files'
 
 /** Permissions with `what` (permission words and message types) allowed or denied, and the rate changed if given. */
 export function applyPermission (permissions: Permissions, allow: boolean, what: string[], framesPerSecond?: number): Permissions {

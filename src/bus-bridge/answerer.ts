@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto'
-import { DEFAULT_CATCH_ALL_FALLBACKS, DEFAULT_DELIVERED_TYPES, MESH_CONTEXT_KEY } from './constants.ts'
+import { DEFAULT_CATCH_ALL_FALLBACKS, MESH_CONTEXT_KEY } from './constants.ts'
 import { saysFinished } from './core-signals.ts'
-import { destinationsOf, forward, isRecord, type BusMessage } from './message.ts'
+import { forward, isRecord, type BusMessage } from './message.ts'
 import type { MessageBus } from './bus.ts'
-import type { MeshDelivery } from './index.ts'
 import type { Logger } from '../common/index.ts'
 import type { Asker, Speak } from '../routing/index.ts'
 
@@ -11,7 +10,6 @@ export interface AnswererInit {
   bus: MessageBus
   log: Logger
   catchAllFallbacks?: string[]
-  deliveredTypes?: string[]
 }
 
 interface Collecting {
@@ -27,8 +25,7 @@ function meshTag (message: BusMessage): Record<string, unknown> | undefined {
 /**
  * Answers for children with this node's own assistant: injects a child's utterance into the local bus under a
  * session of that child's own (never "default", so the local speakers stay silent), tagged with the mesh key,
- * and collects the tagged `speak` messages until the utterance is handled. Also hands a child any later
- * message a local skill addresses to it by `context.destination`.
+ * and collects the tagged `speak` messages until the utterance is handled.
  */
 export class ChildAnswerer {
   private readonly init: AnswererInit
@@ -39,8 +36,8 @@ export class ChildAnswerer {
     this.init = init
   }
 
-  start (delivery: MeshDelivery): void {
-    this.unsubscribe = this.init.bus.onMessage(message => { this.observe(message, delivery) })
+  start (): void {
+    this.unsubscribe = this.init.bus.onMessage(message => { this.observe(message) })
   }
 
   stop (): void {
@@ -85,22 +82,16 @@ export class ChildAnswerer {
     return speaks.length > 0 ? speaks : undefined
   }
 
-  private observe (message: BusMessage, delivery: MeshDelivery): void {
+  /** Is this message part of the answer to a child's question being collected now? */
+  collects (message: BusMessage): boolean {
+    const tag = meshTag(message)
+    return typeof tag?.ask === 'string' && this.collecting.has(tag.ask)
+  }
+
+  private observe (message: BusMessage): void {
     const tag = meshTag(message)
     const collecting = typeof tag?.ask === 'string' ? this.collecting.get(tag.ask) : undefined
-    if (collecting !== undefined) {
-      this.collect(collecting, message)
-      return
-    }
-    if (tag?.answer === true || !(this.init.deliveredTypes ?? DEFAULT_DELIVERED_TYPES).includes(message.type)) return
-    const children = new Map(destinationsOf(message).flatMap(name => {
-      const child = delivery.recipient(name)
-      return child === undefined ? [] : [[child.peerId, child] as const]
-    }))
-    for (const child of children.values()) {
-      this.init.log.debug({ child: child.name, type: message.type }, `passing a later ${message.type} to ${child.name}`)
-      delivery.deliver(child, message)
-    }
+    if (collecting !== undefined) this.collect(collecting, message)
   }
 
   private collect (collecting: Collecting, message: BusMessage): void {

@@ -2,6 +2,7 @@ import WebSocket from 'ws'
 import { errorMessage, UserError, type Logger } from '../common/index.ts'
 import { ChildAnswerer } from './answerer.ts'
 import { BusApi } from './bus-api.ts'
+import { Courier } from './courier.ts'
 import { BusClient } from './bus-client.ts'
 import { EmbeddedBus } from './bus-server.ts'
 import { BRIDGE_ANSWER_WAIT_MS, BRIDGE_PING, BRIDGE_PONG, BUS_CONNECT_WAIT_MS, DEFAULT_BUS_PORT, DEFAULT_BUS_URL, MESH_CONTEXT_KEY, PROBE_TIMEOUT_MS } from './constants.ts'
@@ -36,6 +37,7 @@ export class BusBridgeService implements BusBridge {
   private connection?: Connection
   private detector?: UnhandledDetector
   private answerer?: ChildAnswerer
+  private courier?: Courier
   private api?: BusApi
 
   constructor (init: BusBridgeInit) {
@@ -69,16 +71,29 @@ export class BusBridgeService implements BusBridge {
       canAsk: () => mesh.asks.canAsk,
       onUnhandled: unhandled => { void this.askMesh(mesh, unhandled) }
     })
-    this.answerer = new ChildAnswerer({ bus: client, log: this.log, catchAllFallbacks: this.init.catchAllFallbacks, deliveredTypes: this.init.deliveredTypes })
+    const answerer = new ChildAnswerer({ bus: client, log: this.log, catchAllFallbacks: this.init.catchAllFallbacks })
+    this.answerer = answerer
+    this.courier = new Courier({
+      bus: client,
+      log: this.log,
+      delivery: mesh.delivery,
+      files: mesh.files,
+      deliveredTypes: this.init.deliveredTypes,
+      forwardTypes: this.init.forwardTypes,
+      collects: message => answerer.collects(message),
+      notify: (type, data) => { this.notify(type, data) }
+    })
     this.api = new BusApi(client, mesh, this.log)
     this.detector.start()
-    this.answerer.start(mesh.delivery)
+    this.answerer.start()
+    this.courier.start()
     this.api.start()
   }
 
   async stop (): Promise<void> {
     this.detector?.stop()
     this.answerer?.stop()
+    this.courier?.stop()
     this.api?.stop()
     await this.connection?.client.stop()
     await this.connection?.embedded?.stop()
@@ -91,7 +106,7 @@ export class BusBridgeService implements BusBridge {
 
   /** A message another node sent this one: put it on the local bus so the local audio speaks it. */
   emitFromMesh (message: BusMessage, from: Sender): void {
-    const context = Object.fromEntries(Object.entries(message.context).filter(([key]) => !['session', 'destination', 'source'].includes(key)))
+    const context = addressless(message)
     this.connection?.client.emit({
       type: message.type,
       data: message.data,
@@ -103,6 +118,26 @@ export class BusBridgeService implements BusBridge {
         // for the skills that answer: who sent it, by name and by the peer id its link or signature proved
         mesh: { from: from.name, from_peer: from.peerId },
         [MESH_CONTEXT_KEY]: { ...(isRecord(context[MESH_CONTEXT_KEY]) ? context[MESH_CONTEXT_KEY] : {}), answer: true, from: from.name }
+      }
+    })
+  }
+
+  /**
+   * A child's request for this node's skills. Source and destination both name the child, so an answer made
+   * with `reply` (which swaps them) or `forward` (which keeps them) is addressed to it; a session of the child's
+   * own keeps this node's speakers silent.
+   */
+  emitRequest (message: BusMessage, from: Sender): void {
+    this.connection?.client.emit({
+      type: message.type,
+      data: message.data,
+      context: {
+        ...addressless(message),
+        source: from.name,
+        destination: [from.name],
+        session: { session_id: `mesh-${from.name}-${from.peerId.slice(-8)}` },
+        mesh: { from: from.name, from_peer: from.peerId },
+        [MESH_CONTEXT_KEY]: { request: true, from: from.name }
       }
     })
   }
@@ -155,6 +190,11 @@ export class BusBridgeService implements BusBridge {
       unhandled.giveBack()
     }
   }
+}
+
+/** A message's context without what addressed it on the sender's bus: the receiver addresses it anew. */
+function addressless (message: BusMessage): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(message.context).filter(([key]) => !['session', 'destination', 'source', 'mesh'].includes(key)))
 }
 
 /** `auto`: the bus at the default address, or an embedded one when none answers there. */

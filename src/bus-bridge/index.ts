@@ -32,7 +32,10 @@ export interface BusBridgeInit {
   figures: FigureRegistry
   detector: DetectorOptions
   catchAllFallbacks?: string[]
+  /** types a local skill may send a linked node later, by naming it in `context.destination` */
   deliveredTypes?: string[]
+  /** types of local skills' requests carried to the parent (or to `context.mesh.to`), files and all */
+  forwardTypes?: string[]
   /** how long to wait for the mesh to answer an utterance of this bus */
   askTimeoutMs?: number
 }
@@ -50,6 +53,11 @@ export interface MeshDelivery {
   deliver: (recipient: PeerRef, message: BusMessage) => void
 }
 
+/** Files that travel with a message: sent ahead, and the message's data rewritten to name where they now lie. */
+export interface MeshFiles {
+  carry: (message: BusMessage, to: PeerRef) => Promise<Record<string, unknown>>
+}
+
 /** The house, for local skills (`mesh.send`, `mesh.broadcast`, `mesh.rooms`). */
 interface MeshHouse {
   relay: { send: (to: string, message: BusMessage, options?: { ttlMs?: number }) => Promise<Outcome>, ask: (to: string, utterances: string[], lang: string) => Promise<Outcome> }
@@ -63,6 +71,7 @@ interface MeshHouse {
 export interface Mesh extends MeshHouse {
   asks: MeshAsker
   delivery: MeshDelivery
+  files: MeshFiles
 }
 
 /** The local messagebus, bridged into the mesh: this node's assistant, as the mesh sees it. */
@@ -73,6 +82,8 @@ export interface BusBridge {
   answer: (question: Question, asker: Asker, signal: AbortSignal) => Promise<Speak[] | undefined>
   /** Puts a message another node sent on the local bus, for the local audio; `from` names the sender. */
   emitFromMesh: (message: BusMessage, from: Sender) => void
+  /** Puts a child's request on the local bus for the local skills, addressed so their answers go back to it. */
+  emitRequest: (message: BusMessage, from: Sender) => void
   /** Tells the local skills something the mesh has to say (`connection.refused.warning`, `mesh.friend.request` …). */
   notify: (type: string, data: Record<string, unknown>) => void
 }

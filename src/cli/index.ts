@@ -2,6 +2,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { ExitCode, UserError, VERSION, createLogger, errorMessage, type Logger } from '../common/index.ts'
 import { defaultHomeDir, ensureHome, homePaths, queryControl } from '../control/index.ts'
 import { formatStatus } from './format.ts'
+import { addFileCommands } from './files.ts'
 import { addFriendCommands } from './friends.ts'
 import { addHouseCommands } from './house.ts'
 import { addManagementCommands } from './manage.ts'
@@ -76,6 +77,7 @@ export function buildProgram (): Command {
   addManagementCommands(program, homeOption)
   addHouseCommands(program, homeOption)
   addFriendCommands(program, homeOption)
+  addFileCommands(program, homeOption)
 
   program.command('id')
     .description('print this node\'s peer id alone on stdout (creating the identity if it is new)')

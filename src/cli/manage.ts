@@ -29,6 +29,7 @@ function formatPeers (peers: PeerListing[]): string {
       peer.permissions.relay ? 'relay' : '',
       peer.permissions.broadcast ? 'broadcast' : '',
       peer.permissions.pushSkills ? 'push-skills' : '',
+      peer.permissions.files === true ? 'files' : '',
       ...peer.permissions.busTypes,
       `${peer.permissions.framesPerSecond}/s`
     ].filter(word => word !== '').join(','),

@@ -10,6 +10,8 @@ export interface HomePaths {
   trust: string
   /** messages kept for rooms that are away */
   mail: string
+  /** files received (inbox) and arriving (partial) */
+  files: string
   controlSocket: string
 }
 
@@ -27,6 +29,7 @@ export function homePaths (dir: string): HomePaths {
     config: join(home, 'config.json'),
     trust: join(home, 'trust.json'),
     mail: join(home, 'mail.json'),
+    files: join(home, 'files'),
     controlSocket: join(home, 'control.sock')
   }
 }

@@ -5,6 +5,7 @@ import { z } from 'zod'
 import { DEFAULT_CATCH_ALL_FALLBACKS, DEFAULT_DELIVERED_TYPES, DEFAULT_FALLBACK_PRIORITY, DEFAULT_SAFETY_NET_MS, DEFAULT_SKILL_ID } from '../bus-bridge/index.ts'
 import { parseCidr } from '../access/index.ts'
 import { ConfigError, writeFileAtomic } from '../common/index.ts'
+import { DEFAULT_FILE_LIMITS } from '../files/index.ts'
 import { ASK_DEADLINE_MS, DEFAULT_MAIL_LIMITS, MAX_ASKS_IN_FLIGHT_PER_CHILD, MAX_MAIL_TTL_MS, NodeNameSchema } from '../routing/index.ts'
 
 export const DEFAULT_PORT = 4773
@@ -54,8 +55,23 @@ export const ConfigSchema = z.object({
   maxAsksInFlightPerChild: z.number().int().min(1).max(10_000),
   /** left out of children's sessions, so an unknown question reaches the mesh instead of "I don't know" */
   catchAllFallbacks: z.array(z.string().max(128)).max(32),
-  /** message types a local skill may send a child later by naming it in `context.destination` */
+  /**
+   * message types that cross a link later, addressed by `context.destination`: a local skill's to a linked node,
+   * and the parent's to this node's bus (the answers this node takes to the requests it forwards)
+   */
   deliveredTypes: z.array(z.string().min(1).max(128)).max(64),
+  /** message types of local skills' requests carried to the parent (or to the node `context.mesh.to` names), with their files */
+  forwardTypes: z.array(z.string().min(1).max(128)).max(64),
+  /** message types any child may send for this node's skills to answer: what a computational server serves */
+  servedTypes: z.array(z.string().min(1).max(128)).max(64),
+  /** folders whose files may travel with a message; a message naming a file elsewhere is refused */
+  shareDirs: z.array(z.string().min(1).max(4_096)).max(64),
+  /** the files this node takes from others: the largest, one peer's share of the disk, how long a partial one waits */
+  files: z.object({
+    maxFileBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+    perPeerBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+    partialTtlMs: z.number().int().min(1_000).max(30 * 24 * 3600_000)
+  }).strict(),
   /** lab mode: any peer that knows the address may link as a child, no invite needed */
   open: z.boolean(),
   /** if not empty, only these addresses may connect at all */
@@ -106,6 +122,10 @@ export function defaultConfig (): NodeConfig {
     maxAsksInFlightPerChild: MAX_ASKS_IN_FLIGHT_PER_CHILD,
     catchAllFallbacks: DEFAULT_CATCH_ALL_FALLBACKS,
     deliveredTypes: DEFAULT_DELIVERED_TYPES,
+    forwardTypes: [],
+    servedTypes: [],
+    shareDirs: [],
+    files: DEFAULT_FILE_LIMITS,
     open: false,
     ipAllow: [],
     ipDeny: [],

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { applyPermission, encodeInviteToken, ipMatcher, ipOf, parseCidr, permissionNamed, RoleSchema, type AccessControl, type PeerRecord, type TrustStore } from '../access/index.ts'
+import { applyPermission, defaultPermissions, encodeInviteToken, FILES_PERMISSION, ipMatcher, ipOf, parseCidr, permissionNamed, RoleSchema, type AccessControl, type PeerRecord, type TrustStore } from '../access/index.ts'
 import { NodeNameSchema, type Link } from '../routing/index.ts'
 import { ControlRefusal, parseRequest, type ControlRoutes } from '../control/index.ts'
 import type { Connection } from '@libp2p/interface'
@@ -62,7 +62,8 @@ export function managementRoutes (node: ManagementPort): ControlRoutes {
   const listing = (peer: PeerRecord): PeerListing => {
     const cutOff = access.cutOffPeers().some(cut => cut.peerId === peer.peerId)
     const linked = link.children.has(peer.peerId) || link.parent?.peerId === peer.peerId
-    return { ...peer, state: peer.revokedAt !== null ? 'revoked' : cutOff ? 'cut-off' : linked ? 'linked' : 'offline' }
+    const permissions = { ...peer.permissions, files: peer.permissions.files ?? defaultPermissions(peer.role).files }
+    return { ...peer, permissions, state: peer.revokedAt !== null ? 'revoked' : cutOff ? 'cut-off' : linked ? 'linked' : 'offline' }
   }
 
   return {
@@ -96,7 +97,7 @@ export function managementRoutes (node: ManagementPort): ControlRoutes {
 
     'POST /permissions': async body => {
       const request = parseRequest(PermissionRequest, body)
-      const enforced = link.permissionWords()
+      const enforced = [...link.permissionWords(), FILES_PERMISSION]
       const unused = request.what.find(word => permissionNamed(word) !== undefined && !enforced.includes(word))
       if (unused !== undefined) {
         throw new ControlRefusal(`no capability of this node checks '${unused}' yet, so allowing or denying it would change nothing; it checks: ${enforced.join(', ')}`)

@@ -1,16 +1,18 @@
 import { identify, type Identify } from '@libp2p/identify'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ping, type Ping } from '@libp2p/ping'
-import { AccessControl, Friends, TrustStore, type InviteToken } from '../access/index.ts'
+import { AccessControl, FILES_PERMISSION, Friends, TrustStore, type InviteToken } from '../access/index.ts'
 import { createBusBridge, type BusBridge } from '../bus-bridge/index.ts'
 import { UserError, VERSION, errorMessage, type Logger } from '../common/index.ts'
 import { ensureHome, homePaths, startControlServer, type ControlRoutes, type HomePaths } from '../control/index.ts'
+import { carryFiles, fileTransfer, type FileTransfer, type TransferEvent } from '../files/index.ts'
 import { houseDiscovery, HouseKey, type HouseDiscovery } from '../house/index.ts'
 import { FigureRegistry, startMetricsServer, type MetricsServer } from '../observe/index.ts'
 import { askFlow, broadcast, busDelivery, directory, link, relay, type AskFlow, type Broadcast, type BusDelivery, type Directory, type Link, type RoomRelay } from '../routing/index.ts'
 import type { NodeConfig } from './config.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { createMeshLibp2p } from './libp2p-stack.ts'
+import { fileRoutes } from './file-routes.ts'
 import { friendRoutes } from './friend-routes.ts'
 import { houseRoutes } from './house-routes.ts'
 import { managementRoutes } from './management.ts'
@@ -30,7 +32,7 @@ export interface MeshNodeInit {
   onFatal?: (err: UserError) => void
 }
 
-type Services = { identify: Identify, ping: Ping, link: Link, ask: AskFlow, bus: BusDelivery, directory: Directory, relay: RoomRelay, broadcast: Broadcast, house?: HouseDiscovery }
+type Services = { identify: Identify, ping: Ping, link: Link, ask: AskFlow, bus: BusDelivery, directory: Directory, relay: RoomRelay, broadcast: Broadcast, files: FileTransfer, house?: HouseDiscovery }
 
 /**
  * One peer of the mesh. It only wires: the libp2p node with its capabilities as services, the bus bridge,
@@ -83,7 +85,7 @@ export class MeshNode {
       store = await TrustStore.open(this.paths.trust)
       const houseKey = config.houseKey === null ? undefined : await HouseKey.read(config.houseKey)
       friends = new Friends({ store, housemates: config.housematesAreFriends, onFriend: peerId => { this.libp2p?.services.relay.consented(peerId) } })
-      const access = new AccessControl({ store, log, figures: this.figures, open: config.open, ipAllow: config.ipAllow, ipDeny: config.ipDeny, houseKey: houseKey !== undefined, hub: config.hub, maxConnections: config.maxConnections })
+      const access = new AccessControl({ store, log, figures: this.figures, open: config.open, ipAllow: config.ipAllow, ipDeny: config.ipDeny, houseKey: houseKey !== undefined, hub: config.hub, maxConnections: config.maxConnections, servedTypes: config.servedTypes, deliveredTypes: config.deliveredTypes })
       const bridge = createBusBridge({
         spec: config.bus,
         self: { peerId: identity.peerId.toString(), name: config.name },
@@ -92,6 +94,7 @@ export class MeshNode {
         detector: { skillId: config.skillId, fallback: config.fallback, fallbackPriority: config.fallbackPriority, classic: config.classicSignals, safetyNetMs: config.safetyNetMs },
         catchAllFallbacks: config.catchAllFallbacks,
         deliveredTypes: config.deliveredTypes,
+        forwardTypes: config.forwardTypes,
         askTimeoutMs: config.askTimeoutMs
       })
       this.bridge = bridge
@@ -140,6 +143,15 @@ export class MeshNode {
             membership: houseKey
           }),
           broadcast: broadcast({ name: config.name, top: config.hub, log, figures: this.figures, bus: bridge }),
+          files: fileTransfer({
+            dir: this.paths.files,
+            log,
+            figures: this.figures,
+            limits: config.files,
+            allowed: peerId => this.mayReceiveFiles(peerId, access),
+            nameOf: peerId => this.nameOf(peerId),
+            onEvent: event => { bridge.notify(`mesh.file.${event.type}`, fileNotice(event)) }
+          }),
           ...(houseKey === undefined || !config.mdns ? {} : { house: houseDiscovery({
             houseKey: houseKey.bytes,
             hub: config.hub,
@@ -158,7 +170,7 @@ export class MeshNode {
         link: node.services.link,
         addrs: () => this.addrs,
         connections: () => node.getConnections()
-      }), houseRoutes(node.services), friendRoutes(friends))
+      }), houseRoutes(node.services), friendRoutes(friends), fileRoutes(node.services.files, node.services.bus))
     } catch (err) {
       await this.closeControl()
       throw err
@@ -175,7 +187,14 @@ export class MeshNode {
       log.info({ url: this.metricsServer.url }, `metrics at ${this.metricsServer.url}`)
     }
     try {
-      await this.bridge.start({ asks: node.services.ask, delivery: node.services.bus, relay: node.services.relay, broadcast: node.services.broadcast, directory: node.services.directory, friends })
+      const files = {
+        carry: async (message: { type: string, data: Record<string, unknown> }, to: { peerId: string }) => carryFiles(message.data, {
+          shareDirs: config.shareDirs,
+          returning: path => node.services.files.originOf(path, to.peerId),
+          send: async path => (await node.services.files.send(to.peerId, path, { purpose: message.type }).done).path
+        })
+      }
+      await this.bridge.start({ asks: node.services.ask, delivery: node.services.bus, relay: node.services.relay, broadcast: node.services.broadcast, directory: node.services.directory, friends, files })
     } catch (err) {
       await this.stop()
       throw err
@@ -224,6 +243,21 @@ export class MeshNode {
     }
   }
 
+  /** Files come only from linked nodes allowed `files` (parents, children and rooms are, by default). */
+  private mayReceiveFiles (peerId: string, access: AccessControl): { ok: true } | { ok: false, code: 'forbidden' | 'not-linked', reason: string } {
+    const link = this.started().services.link
+    const role = link.parent?.peerId === peerId ? 'parent' : link.children.has(peerId) ? 'child' : undefined
+    if (role === undefined) return { ok: false, code: 'not-linked', reason: 'this node takes files only from the nodes linked to it' }
+    const verdict = access.authorize(peerId, role, { permission: FILES_PERMISSION })
+    return verdict.ok ? verdict : { ok: false, code: 'forbidden', reason: verdict.message }
+  }
+
+  private nameOf (peerId: string): string {
+    const link = this.started().services.link
+    if (link.parent?.peerId === peerId) return link.parent.welcome.name
+    return link.children.get(peerId)?.name ?? this.store?.peer(peerId)?.name ?? peerId.slice(-8)
+  }
+
   private async closeControl (): Promise<void> {
     const control = this.control
     this.control = undefined
@@ -251,6 +285,20 @@ async function metricsRegistry (): Promise<{ registry: Registry, libp2p: Libp2pO
   const registry = new Registry()
   // libp2p's metrics keep a cache of their own per process; one node per process is what a deployment runs
   return { registry, libp2p: prometheusMetrics({ registry, preserveExistingMetrics: true }) }
+}
+
+/** What the local skills hear of a transfer: `mesh.file.progress`, `mesh.file.done`, `mesh.file.failed`. */
+function fileNotice ({ transfer }: TransferEvent): Record<string, unknown> {
+  return {
+    id: transfer.id,
+    direction: transfer.direction,
+    peer: transfer.peer,
+    name: transfer.name,
+    bytes: transfer.bytes,
+    total: transfer.size,
+    ...(transfer.path === undefined ? {} : { path: transfer.path }),
+    ...(transfer.reason === undefined ? {} : { code: transfer.code, reason: transfer.reason })
+  }
 }
 
 function hostAndPort (text: string): { host: string, port: number } {

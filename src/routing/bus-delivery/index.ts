@@ -1,5 +1,6 @@
 import { BusDeliveryService } from './bus-delivery.ts'
 import type { BUS_DELIVERY_COUNTERS } from './constants.ts'
+export { PARENT } from './constants.ts'
 import type { Logger } from '../../common/index.ts'
 import type { FigureRegistry } from '../../observe/index.ts'
 import type { Link, LocalBus, MycroftMessage } from '../link/index.ts'

@@ -18,6 +18,11 @@ export interface Sender {
 export interface LocalBus {
   /** Puts a message another node sent on the local bus, for the local audio; `from` is the node that sent it. */
   emitFromMesh: (message: MycroftMessage, from: Sender) => void
+  /**
+   * Puts a child's request on the local bus for the local skills to answer, addressed so that whatever they
+   * answer to it (`reply` or `forward`) names the child in `context.destination` and goes back to it.
+   */
+  emitRequest: (message: MycroftMessage, from: Sender) => void
   /** Tells the local skills something the mesh itself has to say (a refused message, a friend request). */
   notify: (type: string, data: Record<string, unknown>) => void
 }

@@ -1,0 +1,94 @@
+import { encode as varint } from 'uint8-varint'
+import { concat, fromString, toString } from 'uint8arrays'
+import type { z } from 'zod'
+import { FileTransferError } from './errors.ts'
+import { RECEIVE_HIGH_WATER_BYTES, RECEIVE_LOW_WATER_BYTES } from './constants.ts'
+import type { Stream, StreamMessageEvent } from '@libp2p/interface'
+import type { Uint8ArrayList } from 'uint8arraylist'
+
+/** One JSON object as a length-prefixed frame, the way `lpStream` reads it on the other side. */
+export function frame (value: unknown): Uint8Array {
+  const body = fromString(JSON.stringify(value))
+  return concat([varint(body.byteLength), body])
+}
+
+/** A frame read by `lpStream`, checked against `schema`; anything else is the sender's `invalid` fault. */
+export function parseFrame<T> (schema: z.ZodType<T>, data: Uint8ArrayList | Uint8Array): T {
+  let value: unknown
+  try {
+    value = JSON.parse(toString(data.subarray()))
+  } catch {
+    throw new FileTransferError('invalid', 'a frame that is not JSON')
+  }
+  const parsed = schema.safeParse(value)
+  if (!parsed.success) throw new FileTransferError('invalid', `field '${parsed.error.issues[0]?.path.join('.')}': ${parsed.error.issues[0]?.message}`)
+  return parsed.data
+}
+
+/**
+ * Exactly `expected` bytes off a stream, as they come. `@libp2p/utils`' byteStream would buffer whatever the
+ * sender pushes until its limit and then reset the stream; this pauses the stream instead while the disk is
+ * behind (yamux then withholds its window from the sender), so a fast sender and a slow disk meet halfway.
+ * More bytes than expected is the sender's fault (`too-long`), fewer before the stream ends is `too-short`.
+ */
+export async function * incoming (stream: Stream, expected: number, idleMs: number): AsyncGenerator<Uint8Array> {
+  const queue: Uint8Array[] = []
+  let queued = 0
+  let ended: { error?: Error } | undefined
+  let wake: (() => void) | undefined
+  const notify = (): void => { const resolve = wake; wake = undefined; resolve?.() }
+  const onMessage = (event: StreamMessageEvent): void => {
+    const chunk = event.data instanceof Uint8Array ? event.data : event.data.subarray()
+    queue.push(chunk)
+    queued += chunk.byteLength
+    if (queued > RECEIVE_HIGH_WATER_BYTES && stream.readStatus === 'readable') stream.pause()
+    notify()
+  }
+  const onClose = (event: Event): void => { ended = { error: (event as Event & { error?: Error }).error }; notify() }
+  const onRemoteCloseWrite = (): void => { ended ??= {}; notify() }
+  stream.addEventListener('message', onMessage)
+  stream.addEventListener('close', onClose)
+  stream.addEventListener('remoteCloseWrite', onRemoteCloseWrite)
+  try {
+    let taken = 0
+    while (taken < expected) {
+      const chunk = queue.shift()
+      if (chunk === undefined) {
+        if (ended !== undefined) throw ended.error ?? new FileTransferError('too-short', `the sender stopped after ${taken} of the ${expected} bytes it offered`)
+        await waitForData(idleMs, resolve => { wake = resolve })
+        continue
+      }
+      queued -= chunk.byteLength
+      if (queued < RECEIVE_LOW_WATER_BYTES && stream.readStatus === 'paused') stream.resume()
+      if (taken + chunk.byteLength > expected) throw new FileTransferError('too-long', `the sender sent more than the ${expected} bytes it offered`)
+      taken += chunk.byteLength
+      yield chunk
+    }
+    if (queue.length > 0) throw new FileTransferError('too-long', `the sender sent more than the ${expected} bytes it offered`)
+  } finally {
+    stream.removeEventListener('message', onMessage)
+    stream.removeEventListener('close', onClose)
+    stream.removeEventListener('remoteCloseWrite', onRemoteCloseWrite)
+    if (stream.readStatus === 'paused') stream.resume()
+  }
+}
+
+async function waitForData (idleMs: number, onWake: (resolve: () => void) => void): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  try {
+    await new Promise<void>((resolve, reject) => {
+      onWake(resolve)
+      timer = setTimeout(() => { reject(new FileTransferError('timeout', `no bytes came for ${idleMs / 1000} s`)) }, idleMs)
+    })
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** Writes chunks to a stream, waiting whenever its buffer is full; a receiver that stops reading for `idleMs` ends it. */
+export async function sendAll (stream: Stream, source: AsyncIterable<Uint8Array>, idleMs: number, signal: AbortSignal, onSent: (bytes: number) => void): Promise<void> {
+  for await (const chunk of source) {
+    if (!stream.send(chunk)) await stream.onDrain({ signal: AbortSignal.any([signal, AbortSignal.timeout(idleMs)]) })
+    onSent(chunk.byteLength)
+  }
+}
