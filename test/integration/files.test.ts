@@ -3,7 +3,9 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { runCli } from '../../support/node-process.ts'
+import { createReadStream, createWriteStream } from 'node:fs'
+import { BusProbe } from '../../support/bus-probe.ts'
+import { NodeProcess, runCli } from '../../support/node-process.ts'
 import { decodePng, encodePng } from '../../support/png.ts'
 import { StandInVisionSkill } from '../../support/stand-in-vision-skill.ts'
 import { waitFor } from '../../support/wait.ts'
@@ -74,6 +76,52 @@ describe('send-file', () => {
     expect(sent.code).not.toBe(0)
     expect(sent.stderr).toContain('no node named attic is linked')
   }, 20_000)
+})
+
+/** A big file of known content, written without holding it in memory. */
+async function bigFile (path: string, mebibytes: number): Promise<string> {
+  const hash = createHash('sha256')
+  const out = createWriteStream(path)
+  for (let i = 0; i < mebibytes; i++) {
+    const chunk = Buffer.alloc(1024 * 1024, i % 251)
+    hash.update(chunk)
+    if (!out.write(chunk)) await new Promise(resolve => out.once('drain', resolve))
+  }
+  await new Promise(resolve => out.end(resolve))
+  return hash.digest('hex')
+}
+
+describe('a receiver killed mid-file', () => {
+  it('takes nothing partial for a finished file on restart, and the sender resumes where it stood', async () => {
+    const brain = await rooms.room('brain')
+    const kitchen = await rooms.room('kitchen', { parent: brain })
+    const path = join(dir, 'film.bin')
+    const expected = await bigFile(path, 96)
+    const sending = runCli(['send-file', '--home', brain.node.home, '--to', 'kitchen', path])
+    // kill it once part of the file is flushed and recorded as verified, well before the end
+    const partial = join(kitchen.node.home, 'files', 'partial')
+    const verified = async (): Promise<number> => {
+      const records = await Promise.all((await readdir(partial)).filter(name => name.endsWith('.json')).map(async name => readFile(join(partial, name), 'utf8').catch(() => '{}')))
+      return Math.max(0, ...records.map(text => (JSON.parse(text) as { verified?: number }).verified ?? 0))
+    }
+    await waitFor('a verified part', async () => await verified() > 0, { timeoutMs: 30_000 })
+    await kitchen.node.kill()
+    const inbox = join(kitchen.node.home, 'files', 'inbox')
+    expect((await readdir(inbox)).filter(name => name.endsWith('film.bin'))).toEqual([])
+    const kept = await verified()
+
+    const again = new NodeProcess({ home: kitchen.node.home, name: 'kitchen', parent: await brain.node.addr(), bus: 'embedded:0' })
+    await again.start()
+    const bus = await BusProbe.connect((await again.status()).bus.url ?? '')
+    rooms.adopt({ node: again, bus })
+    const sent = await sending
+    expect(sent.code).toBe(0)
+    const [name] = (await readdir(inbox)).filter(entry => entry.endsWith('film.bin'))
+    const copy = createHash('sha256')
+    for await (const chunk of createReadStream(join(inbox, name ?? ''))) copy.update(chunk as Buffer)
+    expect(copy.digest('hex')).toBe(expected)
+    await brain.node.waitForLog('the resume', line => line.msg.startsWith(`resuming film.bin to kitchen at ${kept} of`))
+  }, 120_000)
 })
 
 describe('a computational server', () => {
