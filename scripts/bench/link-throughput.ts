@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { multiaddr } from '@multiformats/multiaddr'
+import type { Libp2p } from 'libp2p'
 import { linkPeer } from '../../support/link-peer.ts'
 import { startMeshPair } from './mesh-pair.ts'
 
@@ -14,39 +15,61 @@ export const BARE_STREAM_PROTOCOL = '/mycroft-mesh/bench/bare/1.0.0'
 
 /** Payload bytes per second one way: `chunkBytes`-sized envelopes over a link, then the same bytes over a bare stream. */
 export async function linkBytesPerSecond (bytes: number, chunkBytes: number): Promise<{ link: number, bare: number }> {
-  const sink = spawn(process.execPath, [fileURLToPath(new URL('./link-sink.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] })
-  const addr = await new Promise<string>((resolve, reject) => {
-    let text = ''
-    sink.stdout.setEncoding('utf8').on('data', (chunk: string) => { text += chunk; if (text.includes('\n')) resolve(text.trim()) })
-    sink.once('exit', code => { reject(new Error(`link sink exited with ${code}`)) })
-  })
+  const { addr, stop } = await startSink()
   const node = await linkPeer('source')
   try {
     const { session } = await node.services.link.linkToParent([multiaddr(addr)])
     const chunk = new Uint8Array(chunkBytes).fill(120)
-    let started = performance.now()
+    const started = performance.now()
     for (let sent = 0; sent < bytes; sent += chunkBytes) await session.send('blob', {}, { attachment: chunk })
     const reply = await session.request('blob-end', {}, { timeoutMs: 120_000 })
     const linkSeconds = (performance.now() - started) / 1000
     const received = (reply.body as { bytes: number }).bytes
     if (received < bytes) throw new Error(`the sink had ${received} of ${bytes} bytes`)
 
-    const stream = await node.dialProtocol(multiaddr(addr), BARE_STREAM_PROTOCOL)
-    const done = new Promise(resolve => { stream.addEventListener('message', resolve, { once: true }) })
-    const length = new Uint8Array(8)
-    new DataView(length.buffer).setFloat64(0, bytes)
-    started = performance.now()
-    stream.send(length)
-    for (let sent = 0; sent < bytes; sent += chunkBytes) {
-      if (!stream.send(chunk)) await stream.onDrain({ signal: AbortSignal.timeout(60_000) })
-    }
-    await done
-    const bareSeconds = (performance.now() - started) / 1000
-    return { link: bytes / linkSeconds, bare: bytes / bareSeconds }
+    const bare = await sendBare(node, addr, bytes, chunk)
+    return { link: bytes / linkSeconds, bare }
   } finally {
     await node.stop()
-    sink.kill()
+    stop()
   }
+}
+
+/** The sink process (link-sink.ts) and its address. */
+async function startSink (): Promise<{ addr: string, stop: () => void }> {
+  const sink = spawn(process.execPath, [fileURLToPath(new URL('./link-sink.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const addr = await new Promise<string>((resolve, reject) => {
+    let text = ''
+    sink.stdout.setEncoding('utf8').on('data', (chunk: string) => { text += chunk; if (text.includes('\n')) resolve(text.trim()) })
+    sink.once('exit', code => { reject(new Error(`link sink exited with ${code}`)) })
+  })
+  return { addr, stop: () => { sink.kill() } }
+}
+
+/** `bytes` over a bare libp2p stream (no framing at all) to a sink in another process: the stack's own bytes per second. */
+export async function bareStreamBytesPerSecond (bytes: number, chunkBytes: number): Promise<number> {
+  const { addr, stop } = await startSink()
+  const node = await linkPeer('source')
+  try {
+    return await sendBare(node, addr, bytes, new Uint8Array(chunkBytes).fill(120))
+  } finally {
+    await node.stop()
+    stop()
+  }
+}
+
+async function sendBare (node: Libp2p, addr: string, bytes: number, chunk: Uint8Array): Promise<number> {
+  const stream = await node.dialProtocol(multiaddr(addr), BARE_STREAM_PROTOCOL)
+  const done = new Promise(resolve => { stream.addEventListener('message', resolve, { once: true }) })
+  const length = new Uint8Array(8)
+  new DataView(length.buffer).setFloat64(0, bytes)
+  const started = performance.now()
+  stream.send(length)
+  for (let sent = 0; sent < bytes; sent += chunk.byteLength) {
+    if (!stream.send(chunk)) await stream.onDrain({ signal: AbortSignal.timeout(60_000) })
+  }
+  await done
+  return bytes / ((performance.now() - started) / 1000)
 }
 
 /** Bus messages per second from the parent's bus to the child's, as a skill addressing a child would send them. */

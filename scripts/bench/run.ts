@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util'
 import { benchAskOverhead } from './ask-overhead.ts'
 import { benchCliStatus } from './cli-status.ts'
 import { rawTcpRoundTrip, rawTcpThroughput, rawWsMessagesPerSecond } from './baselines.ts'
+import { benchFileTransfer } from './file-transfer.ts'
 import { benchHubCapacity } from './hub-capacity.ts'
 import { linkBusMessagesPerSecond, linkBytesPerSecond } from './link-throughput.ts'
 import { benchRelink } from './relink.ts'
@@ -15,8 +16,8 @@ import { describeMachine, round } from './stats.ts'
 const { values: flags } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' } } })
 const quick = flags.quick === true
 const size = quick
-  ? { rtt: 2_000, tcpBytes: 256 * 2 ** 20, wsMessages: 50_000, asks: 1_000, rounds: 3, busMessages: 20_000, children: 1_000, processes: 4, relinks: 3, cliRuns: 5 }
-  : { rtt: 10_000, tcpBytes: 1024 * 2 ** 20, wsMessages: 200_000, asks: 2_000, rounds: 10, busMessages: 100_000, children: 3_000, processes: 6, relinks: 10, cliRuns: 15 }
+  ? { rtt: 2_000, tcpBytes: 256 * 2 ** 20, wsMessages: 50_000, asks: 1_000, rounds: 3, busMessages: 20_000, children: 1_000, processes: 4, relinks: 3, cliRuns: 5, fileBytes: 256 * 2 ** 20, fileRounds: 2 }
+  : { rtt: 10_000, tcpBytes: 1024 * 2 ** 20, wsMessages: 200_000, asks: 2_000, rounds: 10, busMessages: 100_000, children: 3_000, processes: 6, relinks: 10, cliRuns: 15, fileBytes: 1024 * 2 ** 20, fileRounds: 3 }
 
 const started = Date.now()
 const log = (line: string): void => { process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`) }
@@ -64,6 +65,18 @@ figures.link_mib_per_s = round(linkRate / 2 ** 20, 1)
 figures.libp2p_stream_mib_per_s = round(bareRate / 2 ** 20, 1)
 record({ key: 'link_throughput_ratio_vs_tcp', figure: 'link throughput / raw TCP', value: round(linkRate / tcpRate), unit: '×', baseline: `${figures.link_mib_per_s} vs ${figures.raw_tcp_mib_per_s} MiB/s`, target: '≥ 0.5', met: linkRate / tcpRate >= 0.5 })
 record({ key: 'link_throughput_ratio_vs_libp2p', figure: 'link throughput / bare libp2p stream', value: round(linkRate / bareRate), unit: '×', baseline: `bare stream ${figures.libp2p_stream_mib_per_s} MiB/s = ${round(bareRate / tcpRate)}× raw TCP` })
+
+log(`files: ${size.fileBytes / 2 ** 20} MiB over one hop, ${size.fileRounds} rounds beside a bare stream`)
+const files = await benchFileTransfer({ bytes: size.fileBytes, rounds: size.fileRounds, asks: 200, log })
+const fileRatio = files.file_bytes_per_s / files.bare_bytes_per_s
+figures.file_mib_per_s = round(files.file_bytes_per_s / 2 ** 20, 1)
+figures.file_bare_stream_mib_per_s = round(files.bare_bytes_per_s / 2 ** 20, 1)
+figures.file_hash_mib_per_s = round(files.hash_bytes_per_s / 2 ** 20, 1)
+record({ key: 'file_throughput_ratio', figure: 'file throughput / bare libp2p stream', value: round(fileRatio), unit: '×', baseline: `${figures.file_mib_per_s} vs ${figures.file_bare_stream_mib_per_s} MiB/s (median); rounds ${round(files.ratio_min)}–${round(files.ratio_max)}`, target: '≥ 0.9', met: fileRatio >= 0.9 })
+record({ key: 'file_sender_rss_growth_mib', figure: `sender RSS growth, ${size.fileBytes / 2 ** 20} MiB file`, value: round(files.sender_rss_growth_mib, 1), unit: 'MiB', target: '≤ 64', met: files.sender_rss_growth_mib <= 64 })
+record({ key: 'file_receiver_rss_growth_mib', figure: `receiver RSS growth, ${size.fileBytes / 2 ** 20} MiB file`, value: round(files.receiver_rss_growth_mib, 1), unit: 'MiB', target: '≤ 64', met: files.receiver_rss_growth_mib <= 64 })
+const askRatio = files.ask_busy_p50_ms / files.ask_idle_p50_ms
+record({ key: 'ask_during_file_ratio', figure: 'ask p50 while a file crosses / idle', value: round(askRatio, 2), unit: '×', baseline: `${round(files.ask_busy_p50_ms, 2)} vs ${round(files.ask_idle_p50_ms, 2)} ms (${files.ask_busy_samples} asks during)`, target: '≤ 2', met: askRatio <= 2 })
 
 log(`hub capacity: ${size.children} children over ${size.processes} processes`)
 const hub = await benchHubCapacity({ children: size.children, processes: size.processes, log })

@@ -18,8 +18,15 @@ export const FINISH_TIMEOUT_MS = 60_000
 
 /** A receiver pauses the stream (yamux then withholds its window) while this much waits for the disk. */
 export const RECEIVE_HIGH_WATER_BYTES = 1024 * 1024
-export const RECEIVE_LOW_WATER_BYTES = 256 * 1024
-export const READ_CHUNK_BYTES = 256 * 1024
+/** yamux's largest stream window and the pause threshold: what may arrive at a paused stream */
+export const PAUSED_ARRIVALS_BYTES = 17 * 1024 * 1024
+/** The sender reads and hashes a file this much at a time */
+export const READ_CHUNK_BYTES = 1024 * 1024
+/**
+ * and hands the stream this much at a time: each send goes whole into the connection's queue, where a question
+ * on the same connection waits behind it, so small sends keep questions quick while a file crosses
+ */
+export const SEND_CHUNK_BYTES = 64 * 1024
 /** The receiver flushes what it has and records it as verified this often: a broken transfer resumes from there. */
 export const CHECKPOINT_BYTES = 16 * 1024 * 1024
 /** Free disk a receiver keeps beside an accepted file. */

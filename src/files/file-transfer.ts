@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { realpath, stat } from 'node:fs/promises'
+import { open, realpath, stat } from 'node:fs/promises'
 import { basename, extname } from 'node:path'
 import { serviceCapabilities } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -10,7 +10,7 @@ import { LogLimiter, backoffDelay, errorMessage, setBounded, sleep, type Logger 
 import {
   BUSY_RETRY_MS, CHECKPOINT_BYTES, DEFAULT_FILE_LIMITS, DISK_MARGIN_BYTES, FILE_COUNTERS, FILE_PROTOCOL, FINISHED_KEPT, FINISH_TIMEOUT_MS,
   IDLE_TIMEOUT_MS, MAX_CONTROL_FRAME_BYTES, MAX_INBOUND_TRANSFERS_PER_CONNECTION, MAX_OUTBOUND_TRANSFERS_PER_CONNECTION, MAX_TRANSFERS,
-  MAX_TRANSFERS_PER_PEER, OFFER_TIMEOUT_MS, PROGRESS_INTERVAL_MS, READ_CHUNK_BYTES, RESUME_BACKOFF, RESUME_WITHIN_MS } from './constants.ts'
+  MAX_TRANSFERS_PER_PEER, OFFER_TIMEOUT_MS, PROGRESS_INTERVAL_MS, READ_CHUNK_BYTES, RESUME_BACKOFF, RESUME_WITHIN_MS, SEND_CHUNK_BYTES } from './constants.ts'
 import { FileTransferError } from './errors.ts'
 import { Inbox, type PartialFile } from './inbox.ts'
 import { FinishSchema, OfferReplySchema, OfferSchema, type FileErrorCode, type Offer, type OfferReply } from './messages.ts'
@@ -170,7 +170,7 @@ export class FileTransferService implements FileTransfer, Startable {
       this.restart(transfer, offset)
       if (offset < offer.size) {
         await pipe(
-          createReadStream(path, { start: offset, end: offer.size - 1, highWaterMark: READ_CHUNK_BYTES, signal }),
+          createReadStream(path, { start: offset, end: offer.size - 1, highWaterMark: SEND_CHUNK_BYTES, signal }),
           async source => { await sendAll(stream, source as AsyncIterable<Uint8Array>, IDLE_TIMEOUT_MS, signal, bytes => { this.moved(transfer, bytes, 'bytesSent') }) })
       }
       const finish = parseFrame(FinishSchema, await readFrame(stream, within(signal, FINISH_TIMEOUT_MS)))
@@ -258,12 +258,12 @@ export class FileTransferService implements FileTransfer, Startable {
     let sinceCheckpoint = 0
     try {
       await pipe(bytes, async source => {
-        for await (const chunk of source) {
-          await partial.handle.write(chunk, 0, chunk.byteLength, partial.offset)
-          partial.hash.update(chunk)
-          partial.offset += chunk.byteLength
-          this.moved(transfer, chunk.byteLength, 'bytesReceived')
-          sinceCheckpoint += chunk.byteLength
+        for await (const batch of source) {
+          for (const chunk of batch) partial.hash.update(chunk)
+          const { bytesWritten } = await partial.handle.writev(batch, partial.offset)
+          partial.offset += bytesWritten
+          this.moved(transfer, bytesWritten, 'bytesReceived')
+          sinceCheckpoint += bytesWritten
           if (sinceCheckpoint >= CHECKPOINT_BYTES) {
             sinceCheckpoint = 0
             await this.inboxStore.checkpoint(partial)
@@ -304,7 +304,19 @@ export class FileTransferService implements FileTransfer, Startable {
     const known = this.hashes.get(key)
     if (known !== undefined) return known
     const hash = createHash('sha256')
-    for await (const chunk of createReadStream(path, { highWaterMark: READ_CHUNK_BYTES, signal })) hash.update(chunk as Buffer)
+    // one buffer, read into again and again: hashing a big file leaves no garbage for the collector to catch up on
+    const buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES)
+    const handle = await open(path, 'r')
+    try {
+      for (let position = 0; position < size; position += READ_CHUNK_BYTES) {
+        if (signal.aborted) throw asTransferError(signal.reason, signal)
+        const { bytesRead } = await handle.read(buffer, 0, Math.min(READ_CHUNK_BYTES, size - position), position)
+        if (bytesRead === 0) break
+        hash.update(buffer.subarray(0, bytesRead))
+      }
+    } finally {
+      await handle.close()
+    }
     const sha256 = hash.digest('hex')
     setBounded(this.hashes, key, sha256, 256)
     return sha256

@@ -2,7 +2,7 @@ import { encode as varint } from 'uint8-varint'
 import { concat, fromString, toString } from 'uint8arrays'
 import type { z } from 'zod'
 import { FileTransferError } from './errors.ts'
-import { RECEIVE_HIGH_WATER_BYTES, RECEIVE_LOW_WATER_BYTES } from './constants.ts'
+import { PAUSED_ARRIVALS_BYTES, RECEIVE_HIGH_WATER_BYTES } from './constants.ts'
 import type { Stream, StreamMessageEvent } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
@@ -26,13 +26,14 @@ export function parseFrame<T> (schema: z.ZodType<T>, data: Uint8ArrayList | Uint
 }
 
 /**
- * Exactly `expected` bytes off a stream, as they come. `@libp2p/utils`' byteStream would buffer whatever the
- * sender pushes until its limit and then reset the stream; this pauses the stream instead while the disk is
- * behind (yamux then withholds its window from the sender), so a fast sender and a slow disk meet halfway.
- * More bytes than expected is the sender's fault (`too-long`), fewer before the stream ends is `too-short`.
+ * Exactly `expected` bytes off a stream, as they come, in batches of whatever arrived meanwhile (one write to disk
+ * each, however small the muxer's frames). `@libp2p/utils`' byteStream would buffer whatever the sender pushes
+ * until its limit and then reset the stream; this pauses the stream instead while the disk is behind (yamux then
+ * withholds its window from the sender), so a fast sender and a slow disk meet halfway. More bytes than expected
+ * is the sender's fault (`too-long`), fewer before the stream ends is `too-short`.
  */
-export async function * incoming (stream: Stream, expected: number, idleMs: number): AsyncGenerator<Uint8Array> {
-  const queue: Uint8Array[] = []
+export async function * incoming (stream: Stream, expected: number, idleMs: number): AsyncGenerator<Uint8Array[]> {
+  let queue: Uint8Array[] = []
   let queued = 0
   let ended: { error?: Error } | undefined
   let wake: (() => void) | undefined
@@ -46,23 +47,27 @@ export async function * incoming (stream: Stream, expected: number, idleMs: numb
   }
   const onClose = (event: Event): void => { ended = { error: (event as Event & { error?: Error }).error }; notify() }
   const onRemoteCloseWrite = (): void => { ended ??= {}; notify() }
+  // while paused, what yamux granted before (up to its 16 MiB window) may still arrive into the stream's buffer
+  stream.maxReadBufferLength = Math.max(stream.maxReadBufferLength, PAUSED_ARRIVALS_BYTES)
   stream.addEventListener('message', onMessage)
   stream.addEventListener('close', onClose)
   stream.addEventListener('remoteCloseWrite', onRemoteCloseWrite)
   try {
     let taken = 0
     while (taken < expected) {
-      const chunk = queue.shift()
-      if (chunk === undefined) {
+      if (queue.length === 0) {
         if (ended !== undefined) throw ended.error ?? new FileTransferError('too-short', `the sender stopped after ${taken} of the ${expected} bytes it offered`)
         await waitForData(idleMs, resolve => { wake = resolve })
         continue
       }
-      queued -= chunk.byteLength
-      if (queued < RECEIVE_LOW_WATER_BYTES && stream.readStatus === 'paused') stream.resume()
-      if (taken + chunk.byteLength > expected) throw new FileTransferError('too-long', `the sender sent more than the ${expected} bytes it offered`)
-      taken += chunk.byteLength
-      yield chunk
+      const batch = queue
+      const bytes = queued
+      queue = []
+      queued = 0
+      if (stream.readStatus === 'paused') stream.resume()
+      if (taken + bytes > expected) throw new FileTransferError('too-long', `the sender sent more than the ${expected} bytes it offered`)
+      taken += bytes
+      yield batch
     }
     if (queue.length > 0) throw new FileTransferError('too-long', `the sender sent more than the ${expected} bytes it offered`)
   } finally {

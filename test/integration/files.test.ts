@@ -85,9 +85,9 @@ async function bigFile (path: string, mebibytes: number): Promise<string> {
   for (let i = 0; i < mebibytes; i++) {
     const chunk = Buffer.alloc(1024 * 1024, i % 251)
     hash.update(chunk)
-    if (!out.write(chunk)) await new Promise(resolve => out.once('drain', resolve))
+    if (!out.write(chunk)) await new Promise<void>(resolve => { out.once('drain', () => { resolve() }) })
   }
-  await new Promise(resolve => out.end(resolve))
+  await new Promise<void>(resolve => { out.end(() => { resolve() }) })
   return hash.digest('hex')
 }
 
