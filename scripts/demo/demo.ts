@@ -5,6 +5,8 @@
  *
  * `npm run demo -- --ovos`: the root and the kitchen run the real OVOS core from PyPI instead (the root with
  * hello-world, the kitchen with fallback-unknown only); needs Python 3.10+, and builds .cache/ovos-venv once.
+ *
+ * `npm run demo -- --vision`: a computational server: a picture travels with a question, answers come back.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -16,6 +18,7 @@ import { waitFor } from '../../support/wait.ts'
 import { StandInAssistant } from '../../support/stand-in-assistant.ts'
 
 const withOvos = process.argv.includes('--ovos')
+const withVision = process.argv.includes('--vision')
 const QUESTIONS = withOvos ? ['hello world', 'what is the capital of atlantis'] : ['what is the speed of light', 'what is the capital of atlantis']
 const ROOT_ANSWERS = {
   'what is the speed of light': 'About 300,000 kilometres per second.',
@@ -70,6 +73,14 @@ async function main (): Promise<void> {
   const venv = withOvos ? await ovosVenv() : null
   if (withOvos && venv === null) throw new Error(OVOS_SKIP_MESSAGE)
   const base = await mkdtemp(join(tmpdir(), 'mycroft-mesh-demo-'))
+  if (withVision) {
+    try {
+      await (await import('./vision.ts')).visionDemo(base, say)
+    } finally {
+      await rm(base, { recursive: true, force: true })
+    }
+    return
+  }
   const nodes: NodeProcess[] = []
   const probes: BusProbe[] = []
   const assistants: Assistant[] = []
