@@ -3,5 +3,5 @@ export { AccessControl, VIOLATION_LIMIT, VIOLATION_WINDOW_MS, CUT_OFF_MS, type A
 export { parseCidr, ipMatcher, ipOf } from './ip.ts'
 export { TrustStore, type PeerRecord, type FriendRecord, type FriendRequest } from './trust-store.ts'
 export { encodeInviteToken, decodeInviteToken, type InviteToken } from './invite-token.ts'
-export { applyPermission, defaultPermissions, FILES_PERMISSION, permissionNamed, RoleSchema, type Permissions } from './permissions.ts'
+export { applyPermission, defaultPermissions, FILES_PERMISSION, permissionNamed, PUSH_SKILLS_PERMISSION, RoleSchema, type Permissions } from './permissions.ts'
 export { Friends, ATTEMPT_NOTICE_MS, type FriendsInit } from './friends.ts'

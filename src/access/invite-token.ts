@@ -11,7 +11,9 @@ const TokenSchema = z.object({
   secret: z.string().min(16).max(128),
   name: z.string().min(1).max(64),
   role: RoleSchema,
-  expiresAt: z.string()
+  expiresAt: z.string(),
+  /** the sha256 of the mesh's skills root metadata the parent trusts: the joining node pins it */
+  skillsRoot: z.string().regex(/^[0-9a-f]{64}$/).optional()
 }).strict()
 export type InviteToken = z.infer<typeof TokenSchema>
 

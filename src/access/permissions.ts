@@ -59,6 +59,7 @@ export function permissionNamed (word: string): { field: PermissionField, doing:
 
 /** The permission word of the file protocol, checked when a file stream opens rather than by a link kind. */
 export const FILES_PERMISSION = 'files'
+export const PUSH_SKILLS_PERMISSION = 'push-skills'
 
 /** Permissions with `what` (permission words and message types) allowed or denied, and the rate changed if given. */
 export function applyPermission (permissions: Permissions, allow: boolean, what: string[], framesPerSecond?: number): Permissions {

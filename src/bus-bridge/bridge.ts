@@ -142,6 +142,21 @@ export class BusBridgeService implements BusBridge {
     })
   }
 
+  async request (message: BusMessage, replies: string[], timeoutMs: number): Promise<BusMessage | undefined> {
+    const client = this.connection?.client
+    if (client === undefined) return undefined
+    return new Promise(resolve => {
+      const timer = setTimeout(() => { stopListening(); resolve(undefined) }, timeoutMs)
+      const stopListening = client.onMessage(reply => {
+        if (!replies.includes(reply.type)) return
+        clearTimeout(timer)
+        stopListening()
+        resolve(reply)
+      })
+      client.emit(message)
+    })
+  }
+
   notify (type: string, data: Record<string, unknown>): void {
     this.connection?.client.emit({ type, data, context: { source: 'mycroft-mesh', destination: ['skills'], [MESH_CONTEXT_KEY]: { notice: true } } })
   }

@@ -5,6 +5,7 @@ import { formatStatus } from './format.ts'
 import { addFileCommands } from './files.ts'
 import { addFriendCommands } from './friends.ts'
 import { addHouseCommands } from './house.ts'
+import { addSkillCommands } from './skills.ts'
 import { addManagementCommands } from './manage.ts'
 import type { NodeStatus } from '../node/index.ts'
 import type { StartFlags } from './start.ts'
@@ -78,6 +79,7 @@ export function buildProgram (): Command {
   addHouseCommands(program, homeOption)
   addFriendCommands(program, homeOption)
   addFileCommands(program, homeOption)
+  addSkillCommands(program, homeOption)
 
   program.command('id')
     .description('print this node\'s peer id alone on stdout (creating the identity if it is new)')

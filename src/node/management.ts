@@ -12,6 +12,8 @@ export interface ManagementPort {
   readonly link: Link
   addrs: () => string[]
   connections: () => Connection[]
+  /** the skills root this node trusts, which the invites it gives carry */
+  skillsRoot: () => Promise<string | undefined>
 }
 
 export type PeerState = 'linked' | 'offline' | 'revoked' | 'cut-off'
@@ -80,7 +82,8 @@ export function managementRoutes (node: ManagementPort): ControlRoutes {
         secret,
         name: invite.name,
         role: invite.role,
-        expiresAt: invite.expiresAt
+        expiresAt: invite.expiresAt,
+        skillsRoot: await node.skillsRoot()
       })
       return { token, name: invite.name, role: invite.role, expiresAt: invite.expiresAt }
     },

@@ -1,19 +1,22 @@
+import { join } from 'node:path'
 import { identify, type Identify } from '@libp2p/identify'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ping, type Ping } from '@libp2p/ping'
-import { AccessControl, FILES_PERMISSION, Friends, TrustStore, type InviteToken } from '../access/index.ts'
+import { AccessControl, FILES_PERMISSION, Friends, PUSH_SKILLS_PERMISSION, TrustStore, type InviteToken } from '../access/index.ts'
 import { createBusBridge, type BusBridge } from '../bus-bridge/index.ts'
 import { UserError, VERSION, errorMessage, type Logger } from '../common/index.ts'
 import { ensureHome, homePaths, startControlServer, type ControlRoutes, type HomePaths } from '../control/index.ts'
 import { carryFiles, fileTransfer, type FileTransfer, type TransferEvent } from '../files/index.ts'
 import { houseDiscovery, HouseKey, type HouseDiscovery } from '../house/index.ts'
 import { FigureRegistry, startMetricsServer, type MetricsServer } from '../observe/index.ts'
+import { skillsExchange, type SkillsExchange } from '../skills-exchange/index.ts'
 import { askFlow, broadcast, busDelivery, directory, link, relay, type AskFlow, type Broadcast, type BusDelivery, type Directory, type Link, type RoomRelay } from '../routing/index.ts'
 import type { NodeConfig } from './config.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { createMeshLibp2p } from './libp2p-stack.ts'
 import { fileRoutes } from './file-routes.ts'
 import { friendRoutes } from './friend-routes.ts'
+import { skillRoutes } from './skill-routes.ts'
 import { houseRoutes } from './house-routes.ts'
 import { managementRoutes } from './management.ts'
 import { NO_PARENT, ParentLink } from './parent-link.ts'
@@ -32,7 +35,7 @@ export interface MeshNodeInit {
   onFatal?: (err: UserError) => void
 }
 
-type Services = { identify: Identify, ping: Ping, link: Link, ask: AskFlow, bus: BusDelivery, directory: Directory, relay: RoomRelay, broadcast: Broadcast, files: FileTransfer, house?: HouseDiscovery }
+type Services = { identify: Identify, ping: Ping, link: Link, ask: AskFlow, bus: BusDelivery, directory: Directory, relay: RoomRelay, broadcast: Broadcast, files: FileTransfer, skills: SkillsExchange, house?: HouseDiscovery }
 
 /**
  * One peer of the mesh. It only wires: the libp2p node with its capabilities as services, the bus bridge,
@@ -152,6 +155,16 @@ export class MeshNode {
             nameOf: peerId => this.nameOf(peerId),
             onEvent: event => { bridge.notify(`mesh.file.${event.type}`, fileNotice(event)) }
           }),
+          skills: skillsExchange({
+            name: config.name,
+            dir: join(this.paths.dir, 'skills'),
+            repoDir: join(this.paths.dir, 'skills-repo'),
+            log,
+            figures: this.figures,
+            bus: bridge,
+            pip: bridge,
+            mayPull: parentPeerId => access.authorize(parentPeerId, 'parent', { permission: PUSH_SKILLS_PERMISSION }).ok
+          }),
           ...(houseKey === undefined || !config.mdns ? {} : { house: houseDiscovery({
             houseKey: houseKey.bytes,
             hub: config.hub,
@@ -169,8 +182,11 @@ export class MeshNode {
         access,
         link: node.services.link,
         addrs: () => this.addrs,
-        connections: () => node.getConnections()
-      }), houseRoutes(node.services), friendRoutes(friends), fileRoutes(node.services.files, node.services.bus))
+        connections: () => node.getConnections(),
+        skillsRoot: async () => node.services.skills.rootHash()
+      }), houseRoutes(node.services), friendRoutes(friends), fileRoutes(node.services.files, node.services.bus), skillRoutes(node.services.skills))
+      const skillsRoot = this.init.join?.skillsRoot
+      if (skillsRoot !== undefined) await node.services.skills.pin(skillsRoot)
     } catch (err) {
       await this.closeControl()
       throw err

@@ -1,0 +1,90 @@
+import { randomBytes } from 'node:crypto'
+import { mkdir, readFile, rename, rm, symlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import { extract } from 'tar'
+import { z } from 'zod'
+import { errorMessage, writeFileAtomic } from '../common/index.ts'
+import { PIP_INSTALL_TIMEOUT_MS } from './constants.ts'
+import type { VerifiedSkill } from './client.ts'
+import type { MycroftMessage } from '../routing/index.ts'
+
+/** OVOS's installer, as the local bus offers it: a request, and its `.complete` or `.failed` reply. */
+export interface PipInstaller {
+  request: (message: MycroftMessage, replies: string[], timeoutMs: number) => Promise<MycroftMessage | undefined>
+}
+
+const InstalledSchema = z.record(z.string(), z.object({
+  version: z.string(),
+  kind: z.string(),
+  sha256: z.string(),
+  installedAt: z.string(),
+  previous: z.string().nullable()
+}))
+export type Installed = z.infer<typeof InstalledSchema>
+
+/**
+ * Installs verified skills: an OVOS wheel through OVOS's own installer on the local bus, an archive unpacked into
+ * `skills/NAME/VERSION` and switched to by renaming the `current` link over the old one (the previous version
+ * stays for a rollback). What is installed is recorded only once it is, so a crash mid-install leaves the
+ * previous version in place and the install is tried again at the next update.
+ */
+export class SkillInstaller {
+  private readonly dir: string
+  private readonly recordPath: string
+  private readonly pip?: PipInstaller
+  private record: Installed = {}
+
+  constructor (dir: string, pip?: PipInstaller) {
+    this.dir = dir
+    this.recordPath = join(dir, 'installed.json')
+    this.pip = pip
+  }
+
+  async open (): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 })
+    const parsed = InstalledSchema.safeParse(JSON.parse(await readFile(this.recordPath, 'utf8').catch(() => '{}')))
+    this.record = parsed.success ? parsed.data : {}
+  }
+
+  installed (): Installed {
+    return this.record
+  }
+
+  needs (skill: VerifiedSkill): boolean {
+    const current = this.record[skill.name]
+    return current?.version !== skill.version || current.sha256 !== skill.sha256
+  }
+
+  async install (skill: VerifiedSkill): Promise<void> {
+    if (skill.kind === 'archive') await this.unpack(skill)
+    else await this.pipInstall(skill)
+    this.record[skill.name] = { version: skill.version, kind: skill.kind, sha256: skill.sha256, installedAt: new Date().toISOString(), previous: this.record[skill.name]?.version ?? null }
+    await writeFileAtomic(this.recordPath, JSON.stringify(this.record, null, 2))
+  }
+
+  private async unpack (skill: VerifiedSkill): Promise<void> {
+    const home = join(this.dir, skill.name)
+    const target = join(home, skill.version)
+    const temp = join(home, `.${skill.version}.${randomBytes(4).toString('hex')}.tmp`)
+    await mkdir(temp, { recursive: true })
+    try {
+      // tar refuses absolute paths and `..` in entries by default, so an archive cannot write outside its folder
+      await extract({ file: skill.file, cwd: temp, strict: true })
+      await rm(target, { recursive: true, force: true })
+      await rename(temp, target)
+    } catch (err) {
+      await rm(temp, { recursive: true, force: true })
+      throw new Error(`could not unpack ${skill.path}: ${errorMessage(err)}`)
+    }
+    const link = join(home, `.current.${randomBytes(4).toString('hex')}`)
+    await symlink(skill.version, link)
+    await rename(link, join(home, 'current'))
+  }
+
+  private async pipInstall (skill: VerifiedSkill): Promise<void> {
+    if (this.pip === undefined) throw new Error('this node has no messagebus, so OVOS cannot install a wheel here')
+    const reply = await this.pip.request({ type: 'ovos.pip.install', data: { packages: [skill.file] }, context: { source: 'mycroft-mesh', destination: ['skills'] } }, ['ovos.pip.install.complete', 'ovos.pip.install.failed'], PIP_INSTALL_TIMEOUT_MS)
+    if (reply === undefined) throw new Error(`OVOS's installer did not answer within ${PIP_INSTALL_TIMEOUT_MS / 1000} s (is skills.installer.allow_pip on, with a local constraints file?)`)
+    if (reply.type.endsWith('.failed')) throw new Error(`OVOS's installer failed: ${typeof reply.data.error === 'string' ? reply.data.error : 'no reason given'}`)
+  }
+}

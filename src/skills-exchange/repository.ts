@@ -1,0 +1,225 @@
+import { createHash } from 'node:crypto'
+import { copyFile, mkdir, readFile, rm, stat } from 'node:fs/promises'
+import { basename, join } from 'node:path'
+import { Metadata, MetaFile, Root, Snapshot, TargetFile, Targets, Timestamp } from '@tufjs/models'
+import { z } from 'zod'
+import { UserError, writeFileAtomic } from '../common/index.ts'
+import { EXPIRY_MS, SPEC_VERSION, TIMESTAMP_REFRESH_SHARE } from './constants.ts'
+import { loadRoleKey, newRoleKey, type RoleKey } from './keys.ts'
+
+const ROLES = ['root', 'targets', 'snapshot', 'timestamp'] as const
+type Role = typeof ROLES[number]
+
+export const SkillKindSchema = z.enum(['ovos-wheel', 'archive'])
+export type SkillKind = z.infer<typeof SkillKindSchema>
+
+const SkillVersionSchema = z.object({ version: z.string(), kind: SkillKindSchema, path: z.string(), sha256: z.string(), length: z.number(), addedAt: z.string() })
+export type SkillVersion = z.infer<typeof SkillVersionSchema>
+
+const StateSchema = z.object({
+  thresholds: z.record(z.enum(ROLES), z.number().int().min(1)),
+  versions: z.record(z.enum(ROLES), z.number().int().min(0)),
+  /** every version each skill was published in, oldest first */
+  skills: z.record(z.string(), z.array(SkillVersionSchema)),
+  /** the version of each skill the published targets name */
+  current: z.record(z.string(), z.string()),
+  timestampExpires: z.string().nullable()
+})
+type State = z.infer<typeof StateSchema>
+const KeysSchema = z.record(z.enum(ROLES), z.array(z.string()))
+
+/** Where a published file lies under the served folder, by the names a TUF client with consistent snapshots asks for. */
+export const servedPaths = {
+  root: (version: number) => `metadata/${version}.root.json`,
+  currentRoot: 'metadata/root.json',
+  timestamp: 'metadata/timestamp.json',
+  snapshot: (version: number) => `metadata/${version}.snapshot.json`,
+  targets: (version: number) => `metadata/${version}.targets.json`,
+  target: (sha256: string, path: string) => `targets/${sha256}.${path}`
+}
+
+/** What a skill file is called and what it is, from its name when the owner did not say. */
+export function describeSkillFile (file: string, given: { name?: string, version?: string }): { name: string, version: string, kind: SkillKind } {
+  const base = basename(file)
+  const wheel = /^(?<name>[A-Za-z0-9_.]+?)-(?<version>\d[\w.+]*)-[^-]+-[^-]+-[^-]+\.whl$/.exec(base)
+  const archive = /^(?<name>[A-Za-z0-9_.-]+?)-(?<version>\d[\w.+]*)\.(tar\.gz|tgz)$/.exec(base)
+  const found = wheel?.groups ?? archive?.groups
+  const name = given.name ?? found?.name?.replace(/_/g, '-')
+  const version = given.version ?? found?.version
+  if (name === undefined || version === undefined) throw new UserError(`cannot tell the skill's name and version from '${base}'; name it NAME-VERSION-py3-none-any.whl or NAME-VERSION.tar.gz, or give --name and --version`, 2)
+  if (!/^[a-z0-9][a-z0-9._-]{0,99}$/i.test(name) || !/^[\w.+-]{1,64}$/.test(version)) throw new UserError(`'${name}' ${version}: a skill's name takes letters, digits, dots, dashes and underscores`, 2)
+  return { name, version, kind: wheel !== null || base.endsWith('.whl') ? 'ovos-wheel' : 'archive' }
+}
+
+/**
+ * The master's side of the skills exchange, which tuf-js does not provide: the mesh's TUF role keys, the skill
+ * files it publishes, and the signed metadata for them (root, targets, snapshot, timestamp; consistent snapshots),
+ * written into a served folder in the layout a TUF client asks for. Every other node mirrors that folder as it
+ * verified it.
+ */
+export class SkillsRepository {
+  readonly dir: string
+  readonly served: string
+  private readonly statePath: string
+  private readonly keysPath: string
+  private state!: State
+  private keys!: Record<Role, RoleKey[]>
+
+  private constructor (dir: string) {
+    this.dir = dir
+    this.served = join(dir, 'served')
+    this.statePath = join(dir, 'state.json')
+    this.keysPath = join(dir, 'keys.json')
+  }
+
+  /** Makes the mesh's root of trust: `keys` keys for root and targets (any `threshold` of them sign), one each for snapshot and timestamp. */
+  static async init (dir: string, { threshold = 1, keys = 1 }: { threshold?: number, keys?: number } = {}): Promise<SkillsRepository> {
+    if (threshold < 1 || keys < threshold) throw new UserError(`--threshold ${threshold} of --keys ${keys}: the threshold must be between 1 and the number of keys`, 2)
+    const repository = new SkillsRepository(dir)
+    if (await stat(repository.statePath).then(() => true, () => false)) throw new UserError(`this node already has a skills repository in ${dir}; its root is the mesh's: every node pinned it`)
+    await mkdir(join(repository.served, 'metadata'), { recursive: true, mode: 0o700 })
+    await mkdir(join(repository.served, 'targets'), { recursive: true, mode: 0o700 })
+    repository.keys = { root: [], targets: [], snapshot: [], timestamp: [] }
+    for (const role of ROLES) for (let i = 0; i < (role === 'root' || role === 'targets' ? keys : 1); i++) repository.keys[role].push(newRoleKey())
+    repository.state = {
+      thresholds: { root: threshold, targets: threshold, snapshot: 1, timestamp: 1 },
+      versions: { root: 0, targets: 0, snapshot: 0, timestamp: 0 },
+      skills: {},
+      current: {},
+      timestampExpires: null
+    }
+    await writeFileAtomic(repository.keysPath, JSON.stringify(Object.fromEntries(ROLES.map(role => [role, repository.keys[role].map(key => key.secret)])), null, 2))
+    await repository.writeRoot()
+    await repository.publish()
+    return repository
+  }
+
+  static async open (dir: string): Promise<SkillsRepository> {
+    const repository = new SkillsRepository(dir)
+    const [state, keys] = await Promise.all([readFile(repository.statePath, 'utf8'), readFile(repository.keysPath, 'utf8')]).catch(() => {
+      throw new UserError(`this node has no skills repository yet; make the mesh's with \`mycroft-mesh skills init\` on the master`)
+    })
+    repository.state = StateSchema.parse(JSON.parse(state))
+    const secrets = KeysSchema.parse(JSON.parse(keys))
+    repository.keys = { root: [], targets: [], snapshot: [], timestamp: [] }
+    for (const role of ROLES) repository.keys[role] = (secrets[role] ?? []).map(loadRoleKey)
+    return repository
+  }
+
+  /** The sha256 of the current root metadata, as it is served: what a joining node pins. */
+  async rootHash (): Promise<string> {
+    return createHash('sha256').update(await readFile(join(this.served, servedPaths.currentRoot))).digest('hex')
+  }
+
+  skills (): Record<string, { current: string | undefined, versions: SkillVersion[] }> {
+    return Object.fromEntries(Object.entries(this.state.skills).map(([name, versions]) => [name, { current: this.state.current[name], versions }]))
+  }
+
+  get timestampVersion (): number {
+    return this.state.versions.timestamp
+  }
+
+  /** Takes a skill file in; it is published with the next `publish`. */
+  async add (file: string, given: { name?: string, version?: string } = {}): Promise<SkillVersion & { name: string }> {
+    const { name, version, kind } = describeSkillFile(file, given)
+    const bytes = await readFile(file).catch(() => { throw new UserError(`cannot read ${file}`) })
+    const sha256 = createHash('sha256').update(bytes).digest('hex')
+    const path = basename(file).replace(/[^\w.+-]/g, '_')
+    const versions = this.state.skills[name] ?? []
+    if (versions.some(known => known.version === version && known.sha256 !== sha256)) throw new UserError(`${name} ${version} was published already with other content; give the new one a new version`, 2)
+    await copyFile(file, join(this.served, servedPaths.target(sha256, path)))
+    const entry = { version, kind, path, sha256, length: bytes.byteLength, addedAt: new Date().toISOString() }
+    this.state.skills[name] = [...versions.filter(known => known.version !== version), entry]
+    this.state.current[name] = version
+    await this.save()
+    return { name, ...entry }
+  }
+
+  /** Publishes the previous version of a skill as its newest. */
+  async rollback (name: string): Promise<SkillVersion> {
+    const versions = this.state.skills[name] ?? []
+    const at = versions.findIndex(entry => entry.version === this.state.current[name])
+    const previous = at > 0 ? versions[at - 1] : undefined
+    if (previous === undefined) throw new UserError(`${name} has no earlier version to go back to`)
+    this.state.current[name] = previous.version
+    await this.save()
+    await this.publish()
+    return previous
+  }
+
+  /** Signs new targets, snapshot and timestamp for the current skills. */
+  async publish (): Promise<number> {
+    const now = Date.now()
+    const versions = this.state.versions
+    versions.targets++
+    const targets = new Targets({ version: versions.targets, specVersion: SPEC_VERSION, expires: iso(now + EXPIRY_MS.targets) })
+    for (const [name, version] of Object.entries(this.state.current)) {
+      const entry = this.state.skills[name]?.find(candidate => candidate.version === version)
+      if (entry === undefined) continue
+      targets.addTarget(new TargetFile({ path: entry.path, length: entry.length, hashes: { sha256: entry.sha256 }, unrecognizedFields: { custom: { name, version, kind: entry.kind } } }))
+    }
+    const targetsBytes = this.signed(new Metadata(targets), 'targets')
+    await writeFileAtomic(join(this.served, servedPaths.targets(versions.targets)), targetsBytes)
+    versions.snapshot++
+    const snapshot = new Snapshot({ version: versions.snapshot, specVersion: SPEC_VERSION, expires: iso(now + EXPIRY_MS.snapshot), meta: { 'targets.json': new MetaFile({ version: versions.targets }) } })
+    const snapshotBytes = this.signed(new Metadata(snapshot), 'snapshot')
+    await writeFileAtomic(join(this.served, servedPaths.snapshot(versions.snapshot)), snapshotBytes)
+    await this.writeTimestamp(snapshotBytes)
+    return versions.timestamp
+  }
+
+  /** Signs a new timestamp once the current one has lived half its life, so nodes never see it expire while the master runs. */
+  async refreshTimestamp (now = Date.now()): Promise<boolean> {
+    const expires = this.state.timestampExpires === null ? 0 : Date.parse(this.state.timestampExpires)
+    if (expires - now > EXPIRY_MS.timestamp * (1 - TIMESTAMP_REFRESH_SHARE)) return false
+    await this.writeTimestamp(await readFile(join(this.served, servedPaths.snapshot(this.state.versions.snapshot))))
+    return true
+  }
+
+  /** Removes the files of versions no published metadata names any more, keeping the previous one of each skill. */
+  async prune (): Promise<void> {
+    for (const versions of Object.values(this.state.skills)) {
+      for (const entry of versions.slice(0, -2)) await rm(join(this.served, servedPaths.target(entry.sha256, entry.path)), { force: true })
+    }
+  }
+
+  private async writeTimestamp (snapshotBytes: string | Uint8Array): Promise<void> {
+    const now = Date.now()
+    this.state.versions.timestamp++
+    const timestamp = new Timestamp({
+      version: this.state.versions.timestamp,
+      specVersion: SPEC_VERSION,
+      expires: iso(now + EXPIRY_MS.timestamp),
+      snapshotMeta: new MetaFile({ version: this.state.versions.snapshot, length: Buffer.byteLength(snapshotBytes), hashes: { sha256: createHash('sha256').update(snapshotBytes).digest('hex') } })
+    })
+    this.state.timestampExpires = iso(now + EXPIRY_MS.timestamp)
+    await writeFileAtomic(join(this.served, servedPaths.timestamp), this.signed(new Metadata(timestamp), 'timestamp'))
+    await this.save()
+  }
+
+  private async writeRoot (): Promise<void> {
+    this.state.versions.root++
+    const root = new Root({ version: this.state.versions.root, specVersion: SPEC_VERSION, expires: iso(Date.now() + EXPIRY_MS.root), consistentSnapshot: true })
+    for (const role of ROLES) {
+      for (const key of this.keys[role]) root.addKey(key.key, role)
+      // @tufjs/models types the threshold read-only, but a new root's roles are plain fields until it is signed
+      const entry = root.roles[role] as { threshold: number } | undefined
+      if (entry !== undefined) entry.threshold = this.state.thresholds[role] ?? 1
+    }
+    const bytes = this.signed(new Metadata(root), 'root')
+    await writeFileAtomic(join(this.served, servedPaths.root(this.state.versions.root)), bytes)
+    await writeFileAtomic(join(this.served, servedPaths.currentRoot), bytes)
+  }
+
+  /** The metadata signed by the role's keys, up to its threshold, as the bytes that are served. */
+  private signed (metadata: Metadata<Root | Targets | Snapshot | Timestamp>, role: Role): string {
+    for (const key of this.keys[role].slice(0, this.state.thresholds[role] ?? 1)) metadata.sign(key.signer)
+    return JSON.stringify(metadata.toJSON())
+  }
+
+  private async save (): Promise<void> {
+    await writeFileAtomic(this.statePath, JSON.stringify(this.state, null, 2))
+  }
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
