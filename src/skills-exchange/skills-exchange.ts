@@ -277,14 +277,16 @@ export class SkillsExchangeService extends LinkKindService implements SkillsExch
       const lp = lpStream(stream, { maxDataLength: PIECE_BYTES })
       await lp.write(encoder.encode(JSON.stringify({ path })), { signal: AbortSignal.timeout(FETCH_IDLE_TIMEOUT_MS) })
       const reply = ReplySchema.parse(JSON.parse(decoder.decode((await lp.read({ signal: AbortSignal.timeout(FETCH_IDLE_TIMEOUT_MS) })).subarray())))
-      if ('missing' in reply) return undefined
       if ('refused' in reply) throw new Error(`the parent refused: ${reply.refused}`)
-      const bytes = new Uint8Array(reply.length)
-      for (let offset = 0; offset < reply.length;) {
-        const piece = (await lp.read({ signal: AbortSignal.timeout(FETCH_IDLE_TIMEOUT_MS) })).subarray()
-        if (offset + piece.byteLength > reply.length) throw new Error(`the parent sent more of ${path} than the ${reply.length} bytes it said`)
-        bytes.set(piece, offset)
-        offset += piece.byteLength
+      let bytes: Uint8Array | undefined
+      if ('length' in reply) {
+        bytes = new Uint8Array(reply.length)
+        for (let offset = 0; offset < reply.length;) {
+          const piece = (await lp.read({ signal: AbortSignal.timeout(FETCH_IDLE_TIMEOUT_MS) })).subarray()
+          if (offset + piece.byteLength > reply.length) throw new Error(`the parent sent more of ${path} than the ${reply.length} bytes it said`)
+          bytes.set(piece, offset)
+          offset += piece.byteLength
+        }
       }
       await stream.close().catch(() => {})
       return bytes

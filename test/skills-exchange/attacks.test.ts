@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Metadata, MetaFile, Timestamp } from '@tufjs/models'
+import { Metadata, MetadataKind, MetaFile, Timestamp } from '@tufjs/models'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { SkillsClient } from '../../src/skills-exchange/client.ts'
 import { loadRoleKey, newRoleKey } from '../../src/skills-exchange/keys.ts'
@@ -79,7 +79,7 @@ describe('a parent serving a tampered repository', () => {
   it('targets signed by a key that is not the targets role\'s', async () => {
     const targets = await readJson('2.targets.json')
     const stranger = newRoleKey()
-    const resigned = Metadata.fromJSON('targets', { ...targets, signatures: [] } as never)
+    const resigned = Metadata.fromJSON(MetadataKind.Targets, { ...targets, signatures: [] } as never)
     resigned.sign(stranger.signer)
     resigned.sign(newRoleKey().signer)
     await writeFile(metadataPath('2.targets.json'), JSON.stringify(resigned.toJSON()))

@@ -1,0 +1,132 @@
+import { mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { create } from 'tar'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { BusProbe } from '../../support/bus-probe.ts'
+import { Homes, NodeProcess, runCli } from '../../support/node-process.ts'
+import { waitFor } from '../../support/wait.ts'
+import { frame, openLink, RawPeers } from '../helpers/raw-peer.ts'
+
+/**
+ * Skill updates down a real tree of node processes: a master publishes, a hub that joined it by invite verifies
+ * and installs, then serves the same bytes to the kitchen that joined the hub, which installs too; each outcome
+ * reaches the master. Nothing moves up, and a node with no pinned root takes nothing.
+ */
+
+const homes = new Homes()
+const nodes: NodeProcess[] = []
+const probes: BusProbe[] = []
+const raw = new RawPeers()
+let dir: string
+
+beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'mm-skills-')) })
+afterAll(async () => { await rm(dir, { recursive: true, force: true }) })
+afterEach(async () => {
+  await raw.stopAll()
+  await Promise.all(probes.splice(0).map(async probe => probe.close()))
+  await Promise.all(nodes.splice(0).map(async node => node.kill()))
+  await homes.cleanup()
+})
+
+async function cli (...args: string[]): Promise<string> {
+  const result = await runCli(args)
+  expect(result.code, result.stderr).toBe(0)
+  return result.stdout
+}
+
+async function start (name: string, options: { join?: string, open?: boolean } = {}): Promise<{ node: NodeProcess, bus: BusProbe }> {
+  const node = new NodeProcess({ home: await homes.make(`mm-${name}-`), name, bus: 'embedded:0', open: options.open ?? false, extraArgs: options.join === undefined ? [] : ['--join', options.join] })
+  nodes.push(node)
+  await node.start()
+  const bus = await BusProbe.connect((await node.status()).bus.url ?? '')
+  probes.push(bus)
+  if (options.join !== undefined) await waitFor(`${name} to join`, async () => (await node.status()).parent.state === 'linked')
+  return { node, bus }
+}
+
+const invite = async (parent: NodeProcess, name: string): Promise<string> => (await cli('invite', '--home', parent.home, '--name', name)).trim().split('\n').at(-1) ?? ''
+
+/** A skill archive NAME-VERSION.tar.gz holding one file. */
+async function archive (name: string, version: string, content: string): Promise<string> {
+  const source = join(dir, `${name}-${version}`)
+  await mkdir(source, { recursive: true })
+  await writeFile(join(source, 'skill.py'), content)
+  const file = join(dir, `${name}-${version}.tar.gz`)
+  await create({ gzip: true, file, cwd: source }, ['skill.py'])
+  return file
+}
+
+interface Listing { installed: Record<string, { version: string, previous: string | null }>, lastUpdate?: { ok: boolean, reason?: string } }
+const listOf = async (node: NodeProcess): Promise<Listing> => JSON.parse(await cli('skills', 'list', '--home', node.home, '--json')) as Listing
+
+describe('skill updates from the master', () => {
+  it('flow down a 3-level tree, verified and installed at each hop, and every node\'s outcome reaches the master', async () => {
+    const master = await start('master')
+    expect(await cli('skills', 'init', '--home', master.node.home)).toMatch(/made the mesh's skills root [0-9a-f]{64}/)
+    const hub = await start('hub', { join: await invite(master.node, 'hub') })
+    const kitchen = await start('kitchen', { join: await invite(hub.node, 'kitchen') })
+
+    await cli('skills', 'add', '--home', master.node.home, await archive('ovos-skill-weather', '1.2.0', 'print("sunny")'))
+    const since = kitchen.bus.mark
+    expect(await cli('skills', 'publish', '--home', master.node.home)).toContain('told 1 child(ren)')
+    const installed = await kitchen.bus.waitFor('the kitchen to install', message => message.type === 'mesh.skill.installed', 20_000, { since })
+    expect(installed.data).toEqual({ name: 'ovos-skill-weather', version: '1.2.0' })
+    const current = join(kitchen.node.home, 'skills', 'installed', 'ovos-skill-weather', 'current')
+    expect(await readFile(join(current, 'skill.py'), 'utf8')).toBe('print("sunny")')
+    expect((await listOf(hub.node)).installed['ovos-skill-weather']?.version).toBe('1.2.0')
+
+    await waitFor('both outcomes at the master', async () => {
+      const status = JSON.parse(await cli('skills', 'status', '--home', master.node.home, '--json')) as { nodes: Array<{ node: string, skills: Record<string, { status: string }> }> }
+      return status.nodes.filter(node => node.skills['ovos-skill-weather']?.status === 'installed').length === 2
+    })
+
+    // a new version switches over, keeping the old one; a rollback publishes the old one again
+    await cli('skills', 'add', '--home', master.node.home, await archive('ovos-skill-weather', '1.3.0', 'print("rain")'))
+    await cli('skills', 'publish', '--home', master.node.home)
+    await waitFor('1.3.0 in the kitchen', async () => (await listOf(kitchen.node)).installed['ovos-skill-weather']?.version === '1.3.0', { timeoutMs: 20_000 })
+    expect(await readlink(current)).toBe('1.3.0')
+    expect(await readFile(join(kitchen.node.home, 'skills', 'installed', 'ovos-skill-weather', '1.2.0', 'skill.py'), 'utf8')).toBe('print("sunny")')
+    expect(await cli('skills', 'rollback', '--home', master.node.home, 'ovos-skill-weather')).toContain('1.2.0 as the newest')
+    await waitFor('1.2.0 again in the kitchen', async () => (await listOf(kitchen.node)).installed['ovos-skill-weather']?.version === '1.2.0', { timeoutMs: 20_000 })
+    expect(await readFile(join(current, 'skill.py'), 'utf8')).toBe('print("sunny")')
+  }, 90_000)
+
+  it('a node restarted later catches up when it links again', async () => {
+    const master = await start('master')
+    await cli('skills', 'init', '--home', master.node.home)
+    const kitchen = await start('kitchen', { join: await invite(master.node, 'kitchen') })
+    await kitchen.node.stop()
+    await cli('skills', 'add', '--home', master.node.home, await archive('ovos-skill-timer', '2.0.0', 'print("tick")'))
+    await cli('skills', 'publish', '--home', master.node.home)
+    const again = new NodeProcess({ home: kitchen.node.home, name: 'kitchen', bus: 'embedded:0', open: false })
+    nodes.push(again)
+    await again.start()
+    await waitFor('the update on re-link', async () => (await listOf(again)).installed['ovos-skill-timer']?.version === '2.0.0', { timeoutMs: 20_000 })
+  }, 60_000)
+
+  it('a node that pinned no root refuses them, and installs nothing', async () => {
+    const master = await start('master', { open: true })
+    await cli('skills', 'init', '--home', master.node.home)
+    await cli('skills', 'add', '--home', master.node.home, await archive('ovos-skill-weather', '1.2.0', 'print("sunny")'))
+    await cli('skills', 'publish', '--home', master.node.home)
+    const stranger = new NodeProcess({ home: await homes.make('mm-stranger-'), name: 'stranger', bus: 'none', parent: await master.node.addr() })
+    nodes.push(stranger)
+    await stranger.start()
+    await waitFor('the refusal', async () => (await listOf(stranger)).lastUpdate?.ok === false)
+    const listing = await listOf(stranger)
+    expect(listing.lastUpdate?.reason).toContain('no pinned mesh root')
+    expect(listing.installed).toEqual({})
+  }, 60_000)
+
+  it('a child cannot push an update up: the parent refuses it as forbidden', async () => {
+    const hub = await start('hub', { open: true })
+    const client = await raw.client()
+    const link = await openLink(client, await hub.node.addr())
+    await link.hello('pusher')
+    link.raw(frame(link.envelope({ kind: 'skills-update', body: { version: 99 } })))
+    const error = await link.nextError()
+    expect(error.body.code).toBe('forbidden')
+    expect((await listOf(hub.node)).lastUpdate).toBeUndefined()
+  }, 30_000)
+})
