@@ -3,7 +3,7 @@
  * loopback, and a small bus client. What was learnt about OVOS on the way is in scripts/ovos/README.md.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -17,6 +17,31 @@ export const FALLBACK_UNKNOWN = 'ovos-skill-fallback-unknown.openvoiceos'
 /** This repository's voice-command skill (skills/ovos-skill-mycroft-mesh), once `installMeshSkill` put it in the venv. */
 export const MESH_SKILL = 'ovos-skill-mycroft-mesh.mycroftmesh'
 const MESH_SKILL_DIR = fileURLToPath(new URL('../skills/ovos-skill-mycroft-mesh', import.meta.url))
+
+/** Runs the venv's Python; resolves with its stdout, rejects with its output when it fails. */
+async function runPython (venv: string, args: string[], env?: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let stdout = ''
+    let output = ''
+    const python = spawn(join(venv, 'bin', 'python'), args, { stdio: ['ignore', 'pipe', 'pipe'], env })
+    python.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; output += chunk })
+    python.stderr.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
+    python.once('exit', code => { if (code === 0) resolve(stdout); else reject(new Error(`python ${args.join(' ')} failed (exit ${code}):\n${output.slice(-3000)}`)) })
+  })
+}
+
+/** Builds a skill's wheel from its sources into `outDir` (pip fetches setuptools and wheel from PyPI to build it); returns its path. */
+export async function buildWheel (venv: string, sourceDir: string, outDir: string): Promise<string> {
+  await runPython(venv, ['-m', 'pip', 'wheel', '--disable-pip-version-check', '--no-input', '--no-deps', '-w', outDir, sourceDir])
+  const wheel = (await readdir(outDir)).find(name => name.endsWith('.whl'))
+  if (wheel === undefined) throw new Error(`pip built no wheel from ${sourceDir}`)
+  return join(outDir, wheel)
+}
+
+/** Takes a package out of the venv again (the venv is cached between runs); nothing when it is not there. */
+export async function pipUninstall (venv: string, name: string): Promise<void> {
+  await runPython(venv, ['-m', 'pip', 'uninstall', '--disable-pip-version-check', '-y', name]).catch(() => '')
+}
 
 /** Installs this repository's skill into the venv, fresh each time, from its sources (pip builds it with setuptools from PyPI). */
 export async function installMeshSkill (venv: string): Promise<void> {
@@ -94,6 +119,11 @@ export interface OvosStartOptions {
    * node is its messagebus does; by default the instance starts its own `ovos-messagebus`.
    */
   onExistingBus?: boolean
+  /**
+   * Run OVOS's skill installer (`ovos.pip.install`), offline: `skills.installer.allow_pip`, a local constraints file
+   * (the venv as it is, so nothing installed can be swapped or removed) and pip kept off the network.
+   */
+  installer?: boolean
   logLevel?: 'DEBUG' | 'INFO' | 'WARNING'
   readyTimeoutMs?: number
 }
@@ -102,13 +132,15 @@ export interface OvosConfigOptions {
   port: number
   blacklistedSkills: string[]
   logLevel: string
+  /** the installer's constraints file, when it is on */
+  constraints?: string
 }
 
 /**
  * Writes `<dir>/config/mycroft/mycroft.conf` (the user layer, merged over the defaults inside ovos-config).
  * Network checks point at a closed loopback port so nothing waits on the internet.
  */
-export async function writeOvosConfig (dir: string, { port, blacklistedSkills, logLevel }: OvosConfigOptions): Promise<string> {
+export async function writeOvosConfig (dir: string, { port, blacklistedSkills, logLevel, constraints }: OvosConfigOptions): Promise<string> {
   const closed = 'http://127.0.0.1:9/'
   const config = {
     lang: 'en-US',
@@ -123,7 +155,10 @@ export async function writeOvosConfig (dir: string, { port, blacklistedSkills, l
     },
     logs: { path: 'stdout' },
     log_level: logLevel,
-    skills: { blacklisted_skills: ['skill-ovos-stop.openvoiceos', ...blacklistedSkills] },
+    skills: {
+      blacklisted_skills: ['skill-ovos-stop.openvoiceos', ...blacklistedSkills],
+      ...(constraints === undefined ? {} : { installer: { allow_pip: true, constraints } })
+    },
     // Only engines that are installed: the default list names padatious, OCP and common_qa, which are not.
     intents: {
       pipeline: ['stop_high', 'converse', 'padacioso_high', 'adapt_high', 'fallback_high', 'stop_medium',
@@ -223,6 +258,16 @@ export class OvosInstance {
     return instance
   }
 
+  /** pip off the network, and the venv as it is as the installer's constraints; returns the constraints file. */
+  private async offlineInstaller (env: NodeJS.ProcessEnv): Promise<string> {
+    await mkdir(join(this.dir, 'config', 'pip'), { recursive: true })
+    await writeFile(join(this.dir, 'config', 'pip', 'pip.conf'), '[global]\nno-index = true\ndisable-pip-version-check = true\n')
+    const frozen = await runPython(this.options.venv, ['-m', 'pip', 'freeze', '--exclude-editable'], env)
+    const constraints = join(this.dir, 'constraints.txt')
+    await writeFile(constraints, frozen)
+    return constraints
+  }
+
   private async boot (): Promise<void> {
     const { venv, skills, logLevel = 'INFO', readyTimeoutMs = 90_000 } = this.options
     const env = isolatedEnv(venv, this.dir)
@@ -230,10 +275,12 @@ export class OvosInstance {
     const installed = await installedSkills(venv, env)
     const missing = skills.filter(skill => !installed.includes(skill))
     if (missing.length > 0) throw new Error(`skills not installed in the venv: ${missing.join(', ')} (installed: ${installed.join(', ')})`)
+    const constraints = this.options.installer === true ? await this.offlineInstaller(env) : undefined
     await writeOvosConfig(this.dir, {
       port: this.port,
       blacklistedSkills: installed.filter(skill => !skills.includes(skill)),
-      logLevel
+      logLevel,
+      constraints
     })
 
     const started = Date.now()
@@ -246,7 +293,7 @@ export class OvosInstance {
     // The installer would pip-install whatever a bus message asks for: not on loopback, not wanted in tests.
     // The settings file watcher announces each skill's first settings.json (ovos.skills.settings_changed) late, at
     // random points of the first utterances.
-    const core = this.spawn('core', join(venv, 'bin', 'python'), ['-m', 'ovos_core', '--disable-installer', '--disable-file-watcher'], env)
+    const core = this.spawn('core', join(venv, 'bin', 'python'), ['-m', 'ovos_core', ...(this.options.installer === true ? [] : ['--disable-installer']), '--disable-file-watcher'], env)
     await untilExit([...bus, core], services.waitFor('mycroft.skills.initialized (core ready)', message => message.type === 'mycroft.skills.initialized',
       Math.max(deadline - Date.now(), 0)))
     this.startupMs = Date.now() - started

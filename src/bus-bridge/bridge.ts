@@ -142,18 +142,18 @@ export class BusBridgeService implements BusBridge {
     })
   }
 
-  async request (message: BusMessage, replies: string[], timeoutMs: number): Promise<BusMessage | undefined> {
+  async request (message: BusMessage | null, accept: (reply: BusMessage) => boolean, timeoutMs: number): Promise<BusMessage | undefined> {
     const client = this.connection?.client
     if (client === undefined) return undefined
     return new Promise(resolve => {
       const timer = setTimeout(() => { stopListening(); resolve(undefined) }, timeoutMs)
       const stopListening = client.onMessage(reply => {
-        if (!replies.includes(reply.type)) return
+        if (!accept(reply)) return
         clearTimeout(timer)
         stopListening()
         resolve(reply)
       })
-      client.emit(message)
+      if (message !== null) client.emit(message)
     })
   }
 

@@ -84,8 +84,11 @@ export interface BusBridge {
   emitFromMesh: (message: BusMessage, from: Sender) => void
   /** Puts a child's request on the local bus for the local skills, addressed so their answers go back to it. */
   emitRequest: (message: BusMessage, from: Sender) => void
-  /** Emits a request on the local bus and resolves with the first reply of those types, or undefined after `timeoutMs`. */
-  request: (message: BusMessage, replies: string[], timeoutMs: number) => Promise<BusMessage | undefined>
+  /**
+   * Emits `message` on the local bus (when given) and resolves with the first message `accept` takes from then on,
+   * or undefined after `timeoutMs`.
+   */
+  request: (message: BusMessage | null, accept: (reply: BusMessage) => boolean, timeoutMs: number) => Promise<BusMessage | undefined>
   /** Tells the local skills something the mesh has to say (`connection.refused.warning`, `mesh.friend.request` …). */
   notify: (type: string, data: Record<string, unknown>) => void
 }

@@ -19,6 +19,8 @@ export const FETCH_IDLE_TIMEOUT_MS = 20_000
 export const MAX_INBOUND_FETCHES_PER_CONNECTION = 4
 /** An ovos.pip.install that hears nothing back within this is reported failed (pip's own failures send no reply). */
 export const PIP_INSTALL_TIMEOUT_MS = 180_000
+/** ovos-core loads new skills at its skill manager's scan, every 30 s */
+export const SKILL_LOAD_TIMEOUT_MS = 75_000
 
 export const SKILLS_COUNTERS = {
   updates: 'updates checked against the parent',

@@ -4,13 +4,19 @@ import { join } from 'node:path'
 import { extract } from 'tar'
 import { z } from 'zod'
 import { errorMessage, writeFileAtomic } from '../common/index.ts'
-import { PIP_INSTALL_TIMEOUT_MS } from './constants.ts'
+import { PIP_INSTALL_TIMEOUT_MS, SKILL_LOAD_TIMEOUT_MS } from './constants.ts'
 import type { VerifiedSkill } from './client.ts'
 import type { MycroftMessage } from '../routing/index.ts'
 
-/** OVOS's installer, as the local bus offers it: a request, and its `.complete` or `.failed` reply. */
+/** The local bus, as OVOS's installer is reached through it: a request (or none), and the first message that answers it. */
 export interface PipInstaller {
-  request: (message: MycroftMessage, replies: string[], timeoutMs: number) => Promise<MycroftMessage | undefined>
+  request: (message: MycroftMessage | null, accept: (reply: MycroftMessage) => boolean, timeoutMs: number) => Promise<MycroftMessage | undefined>
+}
+
+/** The skill ids of plugin skills start with their package's name by convention (`ovos-skill-hello-world.openvoiceos`). */
+const isSkillOf = (name: string) => (message: MycroftMessage): boolean => {
+  const id = typeof message.data.id === 'string' ? message.data.id.toLowerCase().replace(/_/g, '-') : ''
+  return (message.type === 'mycroft.skills.loaded' || message.type === 'mycroft.skills.loading_failure') && id.startsWith(name.toLowerCase())
 }
 
 const InstalledSchema = z.record(z.string(), z.object({
@@ -81,10 +87,17 @@ export class SkillInstaller {
     await rename(link, join(home, 'current'))
   }
 
+  /** OVOS's own installer, then the skill manager's next scan: the skill counts as installed once it loaded. */
   private async pipInstall (skill: VerifiedSkill): Promise<void> {
-    if (this.pip === undefined) throw new Error('this node has no messagebus, so OVOS cannot install a wheel here')
-    const reply = await this.pip.request({ type: 'ovos.pip.install', data: { packages: [skill.file] }, context: { source: 'mycroft-mesh', destination: ['skills'] } }, ['ovos.pip.install.complete', 'ovos.pip.install.failed'], PIP_INSTALL_TIMEOUT_MS)
+    const pip = this.pip
+    if (pip === undefined) throw new Error('this node has no messagebus, so OVOS cannot install a wheel here')
+    const loaded = pip.request(null, isSkillOf(skill.name), PIP_INSTALL_TIMEOUT_MS + SKILL_LOAD_TIMEOUT_MS)
+    const reply = await pip.request({ type: 'ovos.pip.install', data: { packages: [skill.file] }, context: { source: 'mycroft-mesh', destination: ['skills'] } },
+      message => message.type === 'ovos.pip.install.complete' || message.type === 'ovos.pip.install.failed', PIP_INSTALL_TIMEOUT_MS)
     if (reply === undefined) throw new Error(`OVOS's installer did not answer within ${PIP_INSTALL_TIMEOUT_MS / 1000} s (is skills.installer.allow_pip on, with a local constraints file?)`)
     if (reply.type.endsWith('.failed')) throw new Error(`OVOS's installer failed: ${typeof reply.data.error === 'string' ? reply.data.error : 'no reason given'}`)
+    const load = await loaded
+    if (load === undefined) throw new Error(`OVOS installed ${skill.name} ${skill.version} but did not load it within ${SKILL_LOAD_TIMEOUT_MS / 1000} s (an upgrade loads only when ovos-core restarts)`)
+    if (load.type === 'mycroft.skills.loading_failure') throw new Error(`OVOS installed ${skill.name} ${skill.version} but could not load it (its log says why)`)
   }
 }
