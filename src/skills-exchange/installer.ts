@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { mkdir, readFile, rename, rm, symlink } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rename, rm, symlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { extract } from 'tar'
 import { z } from 'zod'
@@ -46,10 +46,17 @@ export class SkillInstaller {
     this.pip = pip
   }
 
+  /** Reads what is installed, and clears what an install cut short left behind (it is tried again at the next update). */
   async open (): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 })
     const parsed = InstalledSchema.safeParse(JSON.parse(await readFile(this.recordPath, 'utf8').catch(() => '{}')))
     this.record = parsed.success ? parsed.data : {}
+    for (const skill of await readdir(this.dir, { withFileTypes: true })) {
+      if (!skill.isDirectory()) continue
+      for (const entry of await readdir(join(this.dir, skill.name))) {
+        if (entry.startsWith('.') && (entry.endsWith('.tmp') || entry.startsWith('.current.'))) await rm(join(this.dir, skill.name, entry), { recursive: true, force: true })
+      }
+    }
   }
 
   installed (): Installed {

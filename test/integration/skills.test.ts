@@ -1,4 +1,5 @@
-import { mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { create } from 'tar'
@@ -105,6 +106,37 @@ describe('skill updates from the master', () => {
     await waitFor('the update on re-link', async () => (await listOf(again)).installed['ovos-skill-timer']?.version === '2.0.0', { timeoutMs: 20_000 })
   }, 60_000)
 
+  it('a node killed mid-install keeps the previous version whole, and installs the new one when it comes back', async () => {
+    const master = await start('master')
+    await cli('skills', 'init', '--home', master.node.home)
+    const kitchen = await start('kitchen', { join: await invite(master.node, 'kitchen') })
+    await cli('skills', 'add', '--home', master.node.home, await archive('ovos-skill-radio', '1.0.0', 'print("fm")'))
+    await cli('skills', 'publish', '--home', master.node.home)
+    await waitFor('1.0.0 in the kitchen', async () => (await listOf(kitchen.node)).installed['ovos-skill-radio']?.version === '1.0.0', { timeoutMs: 20_000 })
+
+    // a big second version, so that unpacking it takes a while
+    const source = join(dir, 'radio-2')
+    await mkdir(source, { recursive: true })
+    await writeFile(join(source, 'skill.py'), 'print("dab")')
+    for (let i = 0; i < 48; i++) await writeFile(join(source, `model-${i}.bin`), randomBytes(2 * 1024 * 1024))
+    const big = join(dir, 'ovos-skill-radio-2.0.0.tar.gz')
+    await create({ gzip: true, file: big, cwd: source }, await readdir(source))
+    await cli('skills', 'add', '--home', master.node.home, big)
+    await cli('skills', 'publish', '--home', master.node.home)
+    const skillDir = join(kitchen.node.home, 'skills', 'installed', 'ovos-skill-radio')
+    await waitFor('the unpacking to begin', async () => (await readdir(skillDir)).some(name => name.endsWith('.tmp')), { timeoutMs: 30_000, intervalMs: 5 })
+    await kitchen.node.kill()
+    expect(await readFile(join(skillDir, 'current', 'skill.py'), 'utf8')).toBe('print("fm")')
+    expect((await readdir(skillDir)).includes('2.0.0')).toBe(false)
+
+    const again = new NodeProcess({ home: kitchen.node.home, name: 'kitchen', bus: 'embedded:0', open: false })
+    nodes.push(again)
+    await again.start()
+    await waitFor('2.0.0 after the restart', async () => (await listOf(again)).installed['ovos-skill-radio']?.version === '2.0.0', { timeoutMs: 30_000 })
+    expect(await readFile(join(skillDir, 'current', 'skill.py'), 'utf8')).toBe('print("dab")')
+    expect((await readdir(skillDir)).filter(name => name.startsWith('.'))).toEqual([])
+  }, 120_000)
+
   it('a node that pinned no root refuses them, and installs nothing', async () => {
     const master = await start('master', { open: true })
     await cli('skills', 'init', '--home', master.node.home)
@@ -117,6 +149,31 @@ describe('skill updates from the master', () => {
     const listing = await listOf(stranger)
     expect(listing.lastUpdate?.reason).toContain('no pinned mesh root')
     expect(listing.installed).toEqual({})
+  }, 60_000)
+
+  it('a parent that stalls mid-file is given up on at the deadline, and nothing is installed', async () => {
+    const stalled: string[] = []
+    const parent = await raw.parent(link => {
+      link.onFrame(received => {
+        if (received.kind === 'hello') link.respond(received, 'welcome', { name: 'stalling-parent', version: 'test', capabilities: ['skills'] })
+      })
+    })
+    // says a root of 1,000 bytes is coming, sends ten, then nothing
+    await parent.node.handle('/mycroft-mesh/skills/1.0.0', stream => {
+      stalled.push('asked')
+      stream.send(frame(JSON.stringify({ length: 1_000 })))
+      stream.send(frame('0123456789'))
+    })
+    const home = await homes.make('mm-stalled-')
+    await mkdir(join(home, 'skills'), { recursive: true })
+    await writeFile(join(home, 'skills', 'pinned-root'), `${'a'.repeat(64)}\n`)
+    const kitchen = new NodeProcess({ home, name: 'kitchen', bus: 'none', parent: parent.addr })
+    nodes.push(kitchen)
+    await kitchen.start()
+    await waitFor('the deadline', async () => (await listOf(kitchen)).lastUpdate?.ok === false, { timeoutMs: 40_000 })
+    expect(stalled).toEqual(['asked'])
+    expect((await listOf(kitchen)).lastUpdate?.reason).toMatch(/timed? ?out|abort/i)
+    expect((await listOf(kitchen)).installed).toEqual({})
   }, 60_000)
 
   it('a child cannot push an update up: the parent refuses it as forbidden', async () => {
