@@ -224,7 +224,7 @@ export class SkillsExchangeService extends LinkKindService implements SkillsExch
     let skills: VerifiedSkill[]
     let version: number
     try {
-      if (await this.client.pinned() === undefined && parent.welcome.house !== undefined) {
+      if (await this.client.pinned() === undefined && parent.houseHub) {
         // a room of a house: the house key vouches for its hub, whose root the room takes as the mesh's
         const root = await this.fetchServed(parent.peerId, 'metadata/root.json')
         if (root !== undefined) await this.client.pin(createHash('sha256').update(root).digest('hex'))

@@ -137,6 +137,21 @@ describe('skill updates from the master', () => {
     expect((await readdir(skillDir)).filter(name => name.startsWith('.'))).toEqual([])
   }, 120_000)
 
+  it('a room of a house takes its hub\'s root: the house key vouches for the hub', async () => {
+    const key = join(dir, 'house.key')
+    await writeFile(key, await cli('house-key'), { mode: 0o600 })
+    const hub = new NodeProcess({ home: await homes.make('mm-hub-'), name: 'hall', bus: 'none', open: false, config: { houseKey: key, hub: true } })
+    nodes.push(hub)
+    await hub.start()
+    await cli('skills', 'init', '--home', hub.home)
+    await cli('skills', 'add', '--home', hub.home, await archive('ovos-skill-chime', '1.0.0', 'print("ding")'))
+    await cli('skills', 'publish', '--home', hub.home)
+    const room = new NodeProcess({ home: await homes.make('mm-room-'), name: 'kitchen', bus: 'none', open: false, parent: await hub.addr(), config: { houseKey: key } })
+    nodes.push(room)
+    await room.start()
+    await waitFor('the room to install', async () => (await listOf(room)).installed['ovos-skill-chime']?.version === '1.0.0', { timeoutMs: 20_000 })
+  }, 60_000)
+
   it('a node that pinned no root refuses them, and installs nothing', async () => {
     const master = await start('master', { open: true })
     await cli('skills', 'init', '--home', master.node.home)

@@ -77,6 +77,8 @@ export interface ParentLinkSession {
   peerId: string
   remoteAddr: string
   welcome: Welcome
+  /** the parent proved in its welcome that it is this node's house hub (it holds the house key) */
+  houseHub: boolean
   /** what the parent holds this node to, as it said last */
   limits: LinkLimits
   session: LinkSession

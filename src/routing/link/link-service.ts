@@ -178,14 +178,15 @@ export class LinkService implements Link, Startable {
       if (reply.kind !== LinkKind.welcome || !welcome.success) {
         throw new LinkRefusedError('handshake', `the parent answered hello with an unreadable ${reply.kind}`)
       }
-      if (options.hub === true && membership?.holds(welcome.data.house, 'hub', parentId, self) !== true) {
+      const houseHub = membership?.holds(welcome.data.house, 'hub', parentId, self) === true
+      if (options.hub === true && !houseHub) {
         // not a refusal by our hub: a node that is not it (a forged mDNS answer, another house's key)
         throw new Error(`${welcome.data.name} (${parentId}) does not prove it holds this house's key: not this house's hub`)
       }
       this.establish(session, 'parent', welcome.data.capabilities, () => 1)
       const limits = welcome.data.limits ?? {}
       session.pace(limits.framesPerSecond)
-      const parent: ParentLinkSession = { peerId: session.remotePeer, remoteAddr: connection.remoteAddr.toString(), welcome: welcome.data, limits, session }
+      const parent: ParentLinkSession = { peerId: session.remotePeer, remoteAddr: connection.remoteAddr.toString(), welcome: welcome.data, houseHub, limits, session }
       this.parentLink = parent
       void session.closed.then(() => {
         if (this.parentLink !== parent) return
