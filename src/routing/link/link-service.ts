@@ -1,10 +1,11 @@
 import { parseUntrusted } from './untrusted.ts'
 import { LogLimiter, type Logger } from '../../common/index.ts'
 import { Door } from './door.ts'
+import { limitsFor, subtreeSize, SubtreeReporter } from './subtree.ts'
 import { serviceCapabilities } from '@libp2p/interface'
 import {
   HANDSHAKE_TIMEOUT_MS, HEARTBEAT_INTERVAL_MS, LINK_PROTOCOL, MAX_FRAME_BYTES,
-  MAX_INBOUND_LINKS_PER_CONNECTION, MAX_OUTBOUND_LINKS_PER_CONNECTION, MISSED_BEATS, LINK_COUNTERS, SUBTREE_REPORT_DELAY_MS } from './constants.ts'
+  MAX_INBOUND_LINKS_PER_CONNECTION, MAX_OUTBOUND_LINKS_PER_CONNECTION, MISSED_BEATS, LINK_COUNTERS } from './constants.ts'
 import { LinkRefusedError, RemoteError } from './errors.ts'
 import { LinkSession } from './link-session.ts'
 import {
@@ -41,9 +42,7 @@ export class LinkService implements Link, Startable {
   private readonly welcomed = new WeakSet<LinkSession>()
   /** sessions whose hello could be read: a refusal after it is the admission's business, not a broken handshake */
   private readonly greeted = new WeakSet<LinkSession>()
-  /** the subtree size last told to the parent */
-  private reportedSubtree = 1
-  private subtreeTimer?: ReturnType<typeof setTimeout>
+  private readonly subtree = new SubtreeReporter(() => subtreeSize(this.childLinks.values()), () => this.parentLink)
 
   constructor (components: LinkComponents, init: LinkInit) {
     this.components = components
@@ -78,7 +77,7 @@ export class LinkService implements Link, Startable {
 
   /** Says goodbye to every child before libp2p closes any connection (its parts stop all at once). */
   async beforeStop (): Promise<void> {
-    clearTimeout(this.subtreeTimer)
+    this.subtree.stop()
     await Promise.all([...this.childLinks.values()].map(async child => child.session.close('the parent is shutting down')))
   }
 
@@ -105,42 +104,8 @@ export class LinkService implements Link, Startable {
   }
 
   private changed (): void {
-    this.scheduleSubtreeReport()
+    this.subtree.schedule()
     for (const listener of this.changeListeners) listener()
-  }
-
-  /** How many nodes this node's subtree holds, itself included, as its children announced theirs. */
-  private subtreeSize (): number {
-    let size = 1
-    for (const child of this.childLinks.values()) size += child.subtree
-    return Math.min(size, MAX_SUBTREE)
-  }
-
-  /** Tells the parent a changed subtree size, a moment later: 200 children linking at once make one report. */
-  private scheduleSubtreeReport (): void {
-    if (this.subtreeTimer !== undefined) return
-    this.subtreeTimer = setTimeout(() => {
-      this.subtreeTimer = undefined
-      const size = this.subtreeSize()
-      const parent = this.parentLink
-      if (parent === undefined || size === this.reportedSubtree) return
-      this.reportedSubtree = size
-      parent.session.send(LinkKind.subtreeSize, { size }).catch(() => {})
-    }, SUBTREE_REPORT_DELAY_MS)
-    this.subtreeTimer.unref()
-  }
-
-  /**
-   * What this node holds a child to: the link's frame rate and each capability's own limits, all grown by the
-   * subtree the child serves, so a hub of 20 rooms is served like 20 rooms.
-   */
-  private limitsFor (peerId: string, subtree: number): LinkLimits {
-    const weight = Math.min(Math.max(1, subtree), MAX_SUBTREE)
-    const limits: LinkLimits = {}
-    const framesPerSecond = this.init.framesPerSecond?.(peerId, 'child')
-    if (framesPerSecond !== undefined) limits.framesPerSecond = framesPerSecond * weight
-    for (const capability of new Set(this.capabilities.values())) Object.assign(limits, capability.limits?.(weight))
-    return limits
   }
 
   permissionWords (): string[] {
@@ -160,13 +125,13 @@ export class LinkService implements Link, Startable {
     const stream = await connection.newStream(LINK_PROTOCOL, { signal: options.signal })
     const session = this.createSession(stream, connection)
     try {
-      this.reportedSubtree = this.subtreeSize()
+      this.subtree.reported = subtreeSize(this.childLinks.values())
       const { membership } = this.init
       const self = this.components.peerId.toString()
       const parentId = connection.remotePeer.toString()
       const hello: Hello = {
         ...this.self(),
-        subtree: this.reportedSubtree,
+        subtree: this.subtree.reported,
         ...(options.invite === undefined ? {} : { invite: options.invite }),
         ...(membership === undefined ? {} : { house: membership.prove('room', self, parentId) })
       }
@@ -381,6 +346,10 @@ export class LinkService implements Link, Startable {
     await capability.handle(envelope, session)
   }
 
+  private limitsFor (peerId: string, subtree: number): LinkLimits {
+    return limitsFor(subtree, this.init.framesPerSecond?.(peerId, 'child'), this.capabilities.values())
+  }
+
   restateLimits (peerId: string): void {
     const child = this.childLinks.get(peerId)
     if (child === undefined) return
@@ -398,7 +367,7 @@ export class LinkService implements Link, Startable {
     }
     child.subtree = Math.min(report.data.size, MAX_SUBTREE)
     this.restateLimits(child.peerId)
-    this.scheduleSubtreeReport()
+    this.subtree.schedule()
   }
 
   /** The parent changed the limits it holds this node to: keep within them from now on. */
