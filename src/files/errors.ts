@@ -1,3 +1,4 @@
+import { errorMessage } from '../common/index.ts'
 import type { FileErrorCode } from './messages.ts'
 
 /** A transfer that was refused or failed, with the receiver's (or this node's) reason in words. */
@@ -16,4 +17,14 @@ export class FileTransferError extends Error {
   get retryable (): boolean {
     return this.code === 'busy' || this.code === 'timeout' || this.code === 'io'
   }
+}
+
+/** Any error of a transfer as the codes the protocol speaks. */
+export function asTransferError (err: unknown, signal?: AbortSignal): FileTransferError {
+  if (err instanceof FileTransferError) return err
+  if (signal?.aborted === true) return signal.reason instanceof FileTransferError ? signal.reason : new FileTransferError('cancelled', 'the transfer was called off')
+  const message = errorMessage(err)
+  if (/ENOSPC/.test(message)) return new FileTransferError('disk-full', 'the disk filled up')
+  if (/timeout|timed out|aborted/i.test(message)) return new FileTransferError('timeout', message)
+  return new FileTransferError('io', message)
 }

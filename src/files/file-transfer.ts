@@ -11,10 +11,10 @@ import {
   BUSY_RETRY_MS, CHECKPOINT_BYTES, DEFAULT_FILE_LIMITS, DISK_MARGIN_BYTES, FILE_COUNTERS, FILE_PROTOCOL, FINISHED_KEPT, FINISH_TIMEOUT_MS,
   IDLE_TIMEOUT_MS, MAX_CONTROL_FRAME_BYTES, MAX_INBOUND_TRANSFERS_PER_CONNECTION, MAX_OUTBOUND_TRANSFERS_PER_CONNECTION, MAX_TRANSFERS,
   MAX_TRANSFERS_PER_PEER, OFFER_TIMEOUT_MS, PROGRESS_INTERVAL_MS, READ_CHUNK_BYTES, RESUME_BACKOFF, RESUME_WITHIN_MS, SEND_CHUNK_BYTES } from './constants.ts'
-import { FileTransferError } from './errors.ts'
+import { asTransferError, FileTransferError } from './errors.ts'
 import { Inbox, type PartialFile } from './inbox.ts'
 import { FinishSchema, OfferReplySchema, OfferSchema, type FileErrorCode, type Offer, type OfferReply } from './messages.ts'
-import { frame, incoming, parseFrame, sendAll } from './wire.ts'
+import { finishOn, frame, incoming, parseFrame, readFrame, refuseOn, sendAll, within } from './wire.ts'
 import type { FileLimits, FileTransfer, FileTransferComponents, FileTransferInit, SendOptions, Sending, TransferState } from './index.ts'
 import type { Connection, Startable, Stream } from '@libp2p/interface'
 
@@ -370,41 +370,4 @@ function shown (offer: Offer): string {
 function rate (transfer: Active): number {
   const seconds = (Date.now() - transfer.base.at) / 1000
   return seconds <= 0 ? 0 : Math.round((transfer.state.bytes - transfer.base.bytes) / seconds)
-}
-
-/** One frame off a stream, leaving the stream as it was for whatever comes after. */
-async function readFrame (stream: Stream, signal: AbortSignal): Promise<Uint8Array> {
-  const reader = lpStream(stream, { maxDataLength: MAX_CONTROL_FRAME_BYTES })
-  try {
-    return (await reader.read({ signal })).subarray()
-  } finally {
-    reader.unwrap()
-  }
-}
-
-function within (signal: AbortSignal, ms: number): AbortSignal {
-  return AbortSignal.any([signal, AbortSignal.timeout(ms)])
-}
-
-async function refuseOn (raw: Stream, code: FileErrorCode, reason: string, retryAfterMs?: number): Promise<void> {
-  await finishOn(raw, { refuse: { code, reason, retryAfterMs } })
-}
-
-async function finishOn (raw: Stream, reply: unknown): Promise<void> {
-  try {
-    raw.send(frame(reply))
-    await raw.close({ signal: AbortSignal.timeout(5_000) })
-  } catch {
-    raw.abort(new Error('could not finish the file stream'))
-  }
-}
-
-/** Any error of a transfer as the codes the protocol speaks. */
-function asTransferError (err: unknown, signal?: AbortSignal): FileTransferError {
-  if (err instanceof FileTransferError) return err
-  if (signal?.aborted === true) return signal.reason instanceof FileTransferError ? signal.reason : new FileTransferError('cancelled', 'the transfer was called off')
-  const message = errorMessage(err)
-  if (/ENOSPC/.test(message)) return new FileTransferError('disk-full', 'the disk filled up')
-  if (/timeout|timed out|aborted/i.test(message)) return new FileTransferError('timeout', message)
-  return new FileTransferError('io', message)
 }

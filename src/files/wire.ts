@@ -2,7 +2,9 @@ import { encode as varint } from 'uint8-varint'
 import { concat, fromString, toString } from 'uint8arrays'
 import type { z } from 'zod'
 import { FileTransferError } from './errors.ts'
-import { PAUSED_ARRIVALS_BYTES, RECEIVE_HIGH_WATER_BYTES } from './constants.ts'
+import { lpStream } from '@libp2p/utils'
+import { MAX_CONTROL_FRAME_BYTES, PAUSED_ARRIVALS_BYTES, RECEIVE_HIGH_WATER_BYTES } from './constants.ts'
+import type { FileErrorCode } from './messages.ts'
 import type { Stream, StreamMessageEvent } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
@@ -95,5 +97,32 @@ export async function sendAll (stream: Stream, source: AsyncIterable<Uint8Array>
   for await (const chunk of source) {
     if (!stream.send(chunk)) await stream.onDrain({ signal: AbortSignal.any([signal, AbortSignal.timeout(idleMs)]) })
     onSent(chunk.byteLength)
+  }
+}
+
+/** One frame off a stream, leaving the stream as it was for whatever comes after. */
+export async function readFrame (stream: Stream, signal: AbortSignal): Promise<Uint8Array> {
+  const reader = lpStream(stream, { maxDataLength: MAX_CONTROL_FRAME_BYTES })
+  try {
+    return (await reader.read({ signal })).subarray()
+  } finally {
+    reader.unwrap()
+  }
+}
+
+export function within (signal: AbortSignal, ms: number): AbortSignal {
+  return AbortSignal.any([signal, AbortSignal.timeout(ms)])
+}
+
+export async function refuseOn (raw: Stream, code: FileErrorCode, reason: string, retryAfterMs?: number): Promise<void> {
+  await finishOn(raw, { refuse: { code, reason, retryAfterMs } })
+}
+
+export async function finishOn (raw: Stream, reply: unknown): Promise<void> {
+  try {
+    raw.send(frame(reply))
+    await raw.close({ signal: AbortSignal.timeout(5_000) })
+  } catch {
+    raw.abort(new Error('could not finish the file stream'))
   }
 }
