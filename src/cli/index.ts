@@ -7,7 +7,8 @@ import { addFriendCommands } from './friends.ts'
 import { addHouseCommands } from './house.ts'
 import { addSkillCommands } from './skills.ts'
 import { addManagementCommands } from './manage.ts'
-import type { NodeStatus } from '../node/index.ts'
+import { formatTree } from './tree.ts'
+import type { MeshTree, NodeStatus } from '../node/index.ts'
 import type { StartFlags } from './start.ts'
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value]
@@ -35,8 +36,13 @@ async function printId (flags: { home?: string }): Promise<void> {
   process.stdout.write(`${identity.peerId.toString()}\n`)
 }
 
-async function printStatus (flags: { home?: string, json?: boolean }): Promise<void> {
+async function printStatus (flags: { home?: string, json?: boolean, tree?: boolean }): Promise<void> {
   const paths = homePaths(flags.home ?? defaultHomeDir())
+  if (flags.tree === true) {
+    const tree = await queryControl(paths.controlSocket, paths.dir, '/tree') as MeshTree
+    process.stdout.write(flags.json === true ? `${JSON.stringify(tree, null, 2)}\n` : formatTree(tree, process.stdout.isTTY && process.env.NO_COLOR === undefined))
+    return
+  }
   const status = await queryControl(paths.controlSocket, paths.dir, '/status') as NodeStatus
   process.stdout.write(flags.json === true ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status))
 }
@@ -89,6 +95,7 @@ export function buildProgram (): Command {
   program.command('status')
     .description('ask the running node of a home for its state')
     .addOption(homeOption())
+    .option('--tree', 'the tree as this node knows it: its parent, itself and every node below, with state and round-trip time')
     .option('--json', 'print JSON instead of text')
     .action(printStatus)
 

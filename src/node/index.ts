@@ -1,5 +1,6 @@
 export { MeshNode, type MeshNodeInit } from './mesh-node.ts'
 export type { NodeStatus } from './status.ts'
+export type { MeshTree, TreeNode } from './tree.ts'
 export { loadConfig, defaultConfig, ConfigSchema, DEFAULT_PORT, type NodeConfig, type ConfigOverrides } from './config.ts'
 export { loadOrCreateIdentity, type Identity } from './identity.ts'
 export type { ParentState, ParentStatus } from './parent-link.ts'

@@ -21,6 +21,7 @@ import { houseRoutes } from './house-routes.ts'
 import { managementRoutes } from './management.ts'
 import { NO_PARENT, ParentLink } from './parent-link.ts'
 import { childStatus, processStatus, type NodeStatus } from './status.ts'
+import { buildTree, type MeshTree } from './tree.ts'
 import type { Libp2p, Libp2pOptions } from 'libp2p'
 import type { Registry } from 'prom-client'
 import type { Server } from 'node:http'
@@ -79,7 +80,7 @@ export class MeshNode {
     if (identity.created) log.info({ peerId: identity.peerId.toString(), home: this.paths.dir }, 'created a new identity')
 
     // claim the home first: a second node on the same home must not even bind its ports
-    const routes: ControlRoutes = { 'GET /status': () => this.status() }
+    const routes: ControlRoutes = { 'GET /status': () => this.status(), 'GET /tree': () => this.tree() }
     this.control = await startControlServer(this.paths.controlSocket, this.paths.dir, routes)
     let node: Libp2p<Services>
     let store: TrustStore
@@ -272,6 +273,11 @@ export class MeshNode {
     const link = this.started().services.link
     if (link.parent?.peerId === peerId) return link.parent.welcome.name
     return link.children.get(peerId)?.name ?? this.store?.peer(peerId)?.name ?? peerId.slice(-8)
+  }
+
+  tree (): MeshTree {
+    const status = this.status()
+    return buildTree({ name: status.name, peerId: status.peerId }, status.parent, status.children, this.started().services.directory.below())
   }
 
   private async closeControl (): Promise<void> {

@@ -79,7 +79,7 @@ export class DirectoryService extends LinkKindService implements Directory {
 
   async rooms (): Promise<Room[]> {
     const parent = this.link.parent
-    if (this.init.top || parent === undefined || !parent.session.supports(DIRECTORY_CAPABILITY)) return [this.self, ...this.subtree()]
+    if (this.init.top || parent === undefined || !parent.session.supports(DIRECTORY_CAPABILITY)) return [this.self, ...this.below()]
     try {
       const reply = await parent.session.request(DirectoryKind.rooms, {}, { timeoutMs: LIST_TIMEOUT_MS })
       const list = parseUntrusted(RoomListSchema, reply.body)
@@ -87,7 +87,7 @@ export class DirectoryService extends LinkKindService implements Directory {
     } catch (err) {
       this.log.warn({ err: errorMessage(err) }, 'the parent did not list the house\'s rooms; listing this node\'s own subtree')
     }
-    return [this.self, ...this.subtree()]
+    return [this.self, ...this.below()]
   }
 
   holderOf (name: string): Holder | undefined {
@@ -101,7 +101,7 @@ export class DirectoryService extends LinkKindService implements Directory {
   }
 
   /** Every room below this node: each linked child and what it reported below itself, then the known ones offline. */
-  private subtree (): Room[] {
+  below (): Room[] {
     const rooms: Room[] = []
     for (const child of this.link.children.values()) {
       rooms.push({ name: child.name, peerId: child.peerId, parent: this.self.name, state: 'linked' }, ...(this.reports.get(child.peerId)?.values() ?? []))
@@ -122,7 +122,7 @@ export class DirectoryService extends LinkKindService implements Directory {
       this.reportTimer = undefined
       const parent = this.link.parent
       if (parent === undefined || !parent.session.supports(DIRECTORY_CAPABILITY)) return
-      const current = new Map(this.subtree().map(room => [room.peerId, room]))
+      const current = new Map(this.below().map(room => [room.peerId, room]))
       const fresh = this.reportedTo !== parent.session
       const rooms = fresh ? [...current.values()] : [...current.values()].filter(room => !sameRoom(this.reported.get(room.peerId), room))
       const gone = fresh ? undefined : [...this.reported.keys()].filter(peerId => !current.has(peerId))

@@ -32,6 +32,8 @@ export type Holder = { self: true } | { self: false, childPeerId: string } | { s
 export interface Directory {
   /** The whole house as its top knows it (this node's subtree, when it is the top or has no parent). */
   rooms: () => Promise<Room[]>
+  /** This node's subtree as its children reported it: every node below, with the node it hangs under. */
+  below: () => Room[]
   /** Which way a room is from here, or undefined when it is not in this node's subtree. */
   holderOf: (name: string) => Holder | undefined
 }
