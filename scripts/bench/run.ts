@@ -9,6 +9,7 @@ import { benchCliStatus } from './cli-status.ts'
 import { rawTcpRoundTrip, rawTcpThroughput, rawWsMessagesPerSecond } from './baselines.ts'
 import { benchFileTransfer } from './file-transfer.ts'
 import { benchHubCapacity } from './hub-capacity.ts'
+import { benchSkillsTree } from './skills-tree.ts'
 import { linkBusMessagesPerSecond, linkBytesPerSecond } from './link-throughput.ts'
 import { benchRelink } from './relink.ts'
 import { describeMachine, round } from './stats.ts'
@@ -77,6 +78,11 @@ record({ key: 'file_sender_rss_growth_mib', figure: `sender RSS growth, ${size.f
 record({ key: 'file_receiver_rss_growth_mib', figure: `receiver RSS growth, ${size.fileBytes / 2 ** 20} MiB file`, value: round(files.receiver_rss_growth_mib, 1), unit: 'MiB', target: '≤ 64', met: files.receiver_rss_growth_mib <= 64 })
 const askRatio = files.ask_busy_p50_ms / files.ask_idle_p50_ms
 record({ key: 'ask_during_file_ratio', figure: 'ask p50 while a file crosses / idle', value: round(askRatio, 2), unit: '×', baseline: `${round(files.ask_busy_p50_ms, 2)} vs ${round(files.ask_idle_p50_ms, 2)} ms (${files.ask_busy_samples} asks during)`, target: '≤ 2', met: askRatio <= 2 })
+
+log('skills: a 1 MiB bundle published at the root of a 100-node, 3-level tree')
+const skillsTree = await benchSkillsTree({ log })
+record({ key: 'skills_tree_last_ms', figure: `skill update to the last of ${skillsTree.nodes} nodes`, value: Math.round(skillsTree.last_ms), unit: 'ms', baseline: `hubs p50 ${Math.round(skillsTree.hubs_p50_ms)} / max ${Math.round(skillsTree.hubs_max_ms)} ms; rooms p50 ${Math.round(skillsTree.rooms_p50_ms)} / max ${Math.round(skillsTree.rooms_max_ms)} ms`, target: '≤ 3,000', met: skillsTree.last_ms <= 3_000 })
+record({ key: 'skills_master_rss_growth_mib', figure: 'master RSS growth while it serves 9 hubs', value: round(skillsTree.master_rss_growth_mib, 1), unit: 'MiB', baseline: `each hub (10 rooms) +${round(skillsTree.hub_rss_growth_mib, 1)} MiB` })
 
 log(`hub capacity: ${size.children} children over ${size.processes} processes`)
 const hub = await benchHubCapacity({ children: size.children, processes: size.processes, log })

@@ -15,14 +15,15 @@ export async function removeStaleTemps (path: string): Promise<void> {
 
 /**
  * Writes a file so that a crash at any moment leaves either the old content or the new one, never a mix:
- * write a sibling temp file, flush it to disk, then rename it over the target.
+ * write a sibling temp file, flush it to disk, then rename it over the target. `flush: false` skips the flush, for
+ * copies that are checked again wherever they are read (a power cut may then leave the old content or an empty file).
  */
-export async function writeFileAtomic (path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+export async function writeFileAtomic (path: string, data: string | Uint8Array, mode = 0o600, { flush = true }: { flush?: boolean } = {}): Promise<void> {
   const temp = join(dirname(path), `${tempPrefix(path)}${randomBytes(6).toString('hex')}.tmp`)
   const handle = await open(temp, 'wx', mode)
   try {
     await handle.writeFile(data)
-    await handle.sync()
+    if (flush) await handle.sync()
   } catch (err) {
     await handle.close()
     await unlink(temp).catch(() => {})

@@ -133,18 +133,22 @@ export class SkillsClient {
     await writeFileAtomic(join(this.metadataDir, 'root.json'), root)
   }
 
-  /** Serves on exactly what verified: targets first, then metadata, the timestamp last, so a child never sees a half mirror. */
+  /**
+   * Serves on exactly what verified: targets first, then metadata, the timestamp last, so a child never sees a half
+   * mirror. Not flushed to disk: every child verifies all of it again, and the next update writes it anew.
+   */
   private async mirror (fetched: Map<string, Uint8Array>, skills: VerifiedSkill[]): Promise<void> {
+    const unflushed = { flush: false }
     for (const skill of skills) await copyFile(skill.file, join(this.served, servedPaths.target(skill.sha256, skill.path)))
     const root = await readFile(join(this.metadataDir, 'root.json'))
-    await writeFileAtomic(join(this.served, servedPaths.currentRoot), root)
+    await writeFileAtomic(join(this.served, servedPaths.currentRoot), root, 0o600, unflushed)
     const ordered = [...fetched.keys()].sort((a, b) => Number(a === servedPaths.timestamp) - Number(b === servedPaths.timestamp))
     for (const path of ordered) {
       const bytes = fetched.get(path)
-      if (bytes !== undefined) await writeFileAtomic(join(this.served, path), bytes)
+      if (bytes !== undefined) await writeFileAtomic(join(this.served, path), bytes, 0o600, unflushed)
     }
     // the versioned root a child starting from the same pin asks for first
     const version = (JSON.parse(root.toString('utf8')) as { signed?: { version?: number } }).signed?.version
-    if (version !== undefined) await writeFileAtomic(join(this.served, servedPaths.root(version)), root)
+    if (version !== undefined) await writeFileAtomic(join(this.served, servedPaths.root(version)), root, 0o600, unflushed)
   }
 }

@@ -2,35 +2,22 @@ import { createHash } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { serviceCapabilities, serviceDependencies } from '@libp2p/interface'
-import { peerIdFromString } from '@libp2p/peer-id'
-import { lpStream } from '@libp2p/utils'
 import { z } from 'zod'
 import { LogLimiter, errorMessage, type Logger } from '../common/index.ts'
 import { LinkKindService, parseUntrusted, type Envelope, type LinkSession, type Need } from '../routing/index.ts'
 import { SkillsClient, NotPinnedError, type VerifiedSkill } from './client.ts'
-import {
-  FETCH_IDLE_TIMEOUT_MS, MAX_INBOUND_FETCHES_PER_CONNECTION, MAX_REQUEST_BYTES, PUSH_SKILLS_PERMISSION, SERVED_PATH, SKILLS_CAPABILITY,
-  SKILLS_COUNTERS, SKILLS_PROTOCOL, SkillsKind } from './constants.ts'
+import { MAX_INBOUND_FETCHES_PER_CONNECTION, PUSH_SKILLS_PERMISSION, SKILLS_CAPABILITY, SKILLS_COUNTERS, SKILLS_PROTOCOL, SkillsKind } from './constants.ts'
 import { SkillInstaller } from './installer.ts'
 import { SkillsRepository } from './repository.ts'
+import { ParentFiles, serveFiles } from './wire.ts'
 import type { NodeSkillsReport, SkillOutcome, SkillsExchange, SkillsExchangeComponents, SkillsExchangeInit } from './index.ts'
 import type { Startable, Stream } from '@libp2p/interface'
 
-/** A served file travels in pieces of this size, each a length-prefixed frame. */
-const PIECE_BYTES = 1024 * 1024
-/** The largest file a node fetches from its parent: a skill bundle, never a film. */
-const MAX_FETCH_BYTES = 512 * 1024 * 1024
-
-const RequestSchema = z.object({ path: z.string().regex(SERVED_PATH) })
-const ReplySchema = z.union([z.object({ length: z.number().int().min(0).max(MAX_FETCH_BYTES) }), z.object({ missing: z.literal(true) }), z.object({ refused: z.string().max(500) })])
 const UpdateSchema = z.object({ version: z.number().int().min(0) })
 const ReportSchema = z.object({
   node: z.string().min(1).max(64),
   outcomes: z.array(z.object({ name: z.string().max(100), version: z.string().max(64), status: z.enum(['installed', 'failed']), reason: z.string().max(500).optional(), at: z.string().max(40) })).max(256)
 })
-
-const encoder = new TextEncoder()
-const decoder = new TextDecoder()
 
 /**
  * The skills exchange on each node. On the master it serves the repository it signs; on every other node it
@@ -71,7 +58,7 @@ export class SkillsExchangeService extends LinkKindService implements SkillsExch
     this.counters = init.figures.counters('skills', SKILLS_COUNTERS)
     this.client = new SkillsClient(init.dir)
     this.installer = new SkillInstaller(join(init.dir, 'installed'), init.pip)
-    init.figures.reading('skills', () => ({ master: this.repository !== undefined, installed: Object.keys(this.installer.installed()).length }))
+    init.figures.reading('skills', () => ({ master: this.repository !== undefined, skillsHere: Object.keys(this.installer.installed()).length }))
   }
 
   override async start (): Promise<void> {
@@ -223,18 +210,24 @@ export class SkillsExchangeService extends LinkKindService implements SkillsExch
     this.counters.updates++
     let skills: VerifiedSkill[]
     let version: number
+    let files: ParentFiles | undefined
     try {
+      if (!this.init.mayPull(parent.peerId)) throw new NotPinnedError('this node does not take skill updates from its parent (permission push-skills is off)')
+      const opened = await ParentFiles.open(this.components.connectionManager, parent.peerId)
+      files = opened
       if (await this.client.pinned() === undefined && parent.houseHub) {
         // a room of a house: the house key vouches for its hub, whose root the room takes as the mesh's
-        const root = await this.fetchServed(parent.peerId, 'metadata/root.json')
+        const root = await opened.fetch('metadata/root.json')
         if (root !== undefined) await this.client.pin(createHash('sha256').update(root).digest('hex'))
       }
-      ({ skills, version } = await this.client.update(async path => this.fetchServed(parent.peerId, path)))
+      ({ skills, version } = await this.client.update(async path => opened.fetch(path)))
     } catch (err) {
       this.counters.refused++
       this.lastUpdate = { at: new Date().toISOString(), ok: false, reason: errorMessage(err) }
       this.repeats.note(`refused:${err instanceof Error ? err.constructor.name : 'error'}`, 'warn', { err: errorMessage(err) }, `refused a skills update from ${parent.welcome.name}: ${errorMessage(err)}`)
       return
+    } finally {
+      await files?.close()
     }
     const outcomes: SkillOutcome[] = []
     for (const skill of skills.filter(candidate => this.installer.needs(candidate))) {
@@ -268,59 +261,14 @@ export class SkillsExchangeService extends LinkKindService implements SkillsExch
     if (parent?.session.supports(SKILLS_CAPABILITY) === true && this.repository === undefined) parent.session.send(SkillsKind.report, { node, outcomes }).catch(() => {})
   }
 
-  /** One served file from the parent, in pieces, each within the deadline; undefined when the parent has none. */
-  private async fetchServed (parentPeerId: string, path: string): Promise<Uint8Array | undefined> {
-    if (!this.init.mayPull(parentPeerId)) throw new NotPinnedError('this node does not take skill updates from its parent (permission push-skills is off)')
-    const connection = await this.components.connectionManager.openConnection(peerIdFromString(parentPeerId), { signal: AbortSignal.timeout(FETCH_IDLE_TIMEOUT_MS) })
-    const stream = await connection.newStream(SKILLS_PROTOCOL, { signal: AbortSignal.timeout(FETCH_IDLE_TIMEOUT_MS) })
-    try {
-      const lp = lpStream(stream, { maxDataLength: PIECE_BYTES })
-      await lp.write(encoder.encode(JSON.stringify({ path })), { signal: AbortSignal.timeout(FETCH_IDLE_TIMEOUT_MS) })
-      const reply = ReplySchema.parse(JSON.parse(decoder.decode((await lp.read({ signal: AbortSignal.timeout(FETCH_IDLE_TIMEOUT_MS) })).subarray())))
-      if ('refused' in reply) throw new Error(`the parent refused: ${reply.refused}`)
-      let bytes: Uint8Array | undefined
-      if ('length' in reply) {
-        bytes = new Uint8Array(reply.length)
-        for (let offset = 0; offset < reply.length;) {
-          const piece = (await lp.read({ signal: AbortSignal.timeout(FETCH_IDLE_TIMEOUT_MS) })).subarray()
-          if (offset + piece.byteLength > reply.length) throw new Error(`the parent sent more of ${path} than the ${reply.length} bytes it said`)
-          bytes.set(piece, offset)
-          offset += piece.byteLength
-        }
-      }
-      await stream.close().catch(() => {})
-      return bytes
-    } catch (err) {
-      stream.abort(err instanceof Error ? err : new Error(errorMessage(err)))
-      throw err
-    }
-  }
-
-  /** Serves a linked child one file of what this node verified (or, on the master, signed). */
+  /** Serves a linked child what this node verified (or, on the master, signed). */
   private async serveFile (stream: Stream, peerId: string): Promise<void> {
-    const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES })
-    const reply = async (body: unknown): Promise<void> => { await lp.write(encoder.encode(JSON.stringify(body))) }
-    try {
-      const request = RequestSchema.safeParse(JSON.parse(decoder.decode((await lp.read({ signal: AbortSignal.timeout(FETCH_IDLE_TIMEOUT_MS) })).subarray())))
-      if (!this.link.children.has(peerId)) {
-        this.repeats.note(`serve:${peerId}`, 'warn', { peer: peerId }, `refused skill files to ${peerId.slice(-8)}: only linked children are served`)
-        await reply({ refused: 'this node serves skill updates only to its linked children' })
-      } else if (!request.success) {
-        await reply({ refused: 'not a path this node serves' })
-      } else {
-        const served = this.repository?.served ?? this.client.served
-        const bytes = await readFile(join(served, request.data.path)).catch(() => undefined)
-        if (bytes === undefined) {
-          await reply({ missing: true })
-        } else {
-          this.counters.served++
-          await reply({ length: bytes.byteLength })
-          for (let offset = 0; offset < bytes.byteLength; offset += PIECE_BYTES) await lp.write(bytes.subarray(offset, offset + PIECE_BYTES))
-        }
-      }
-      await stream.close()
-    } catch (err) {
-      stream.abort(err instanceof Error ? err : new Error(errorMessage(err)))
-    }
+    const refusal = this.link.children.has(peerId) ? undefined : 'this node serves skill updates only to its linked children'
+    if (refusal !== undefined) this.repeats.note(`serve:${peerId}`, 'warn', { peer: peerId }, `refused skill files to ${peerId.slice(-8)}: only linked children are served`)
+    await serveFiles(stream, refusal, async path => {
+      const bytes = await readFile(join(this.repository?.served ?? this.client.served, path)).catch(() => undefined)
+      if (bytes !== undefined) this.counters.served++
+      return bytes
+    })
   }
 }
