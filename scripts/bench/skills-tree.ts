@@ -39,7 +39,7 @@ async function worker (dir: string, label: string, nodes: Array<{ name: string, 
   const child = spawn(process.execPath, [fileURLToPath(new URL('./mesh-nodes.ts', import.meta.url)), spec], { stdio: ['pipe', 'pipe', 'inherit'] })
   const events: Array<Record<string, unknown>> = []
   const waiters = new Set<() => void>()
-  createInterface({ input: child.stdout! }).on('line', line => {
+  createInterface({ input: child.stdout }).on('line', line => {
     events.push(JSON.parse(line) as Record<string, unknown>)
     for (const wake of waiters) wake()
   })
