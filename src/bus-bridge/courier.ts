@@ -3,7 +3,7 @@ import { DEFAULT_DELIVERED_TYPES, MESH_CONTEXT_KEY } from './constants.ts'
 import { destinationsOf, isRecord, type BusMessage } from './message.ts'
 import type { MessageBus } from './bus.ts'
 import type { MeshDelivery, MeshFiles } from './index.ts'
-import type { PeerRef } from '../routing/index.ts'
+import { PARENT, type PeerRef } from '../routing/index.ts'
 
 export interface CourierInit {
   bus: MessageBus
@@ -54,10 +54,10 @@ export class Courier {
     const tag = message.context[MESH_CONTEXT_KEY]
     if ((isRecord(tag) && tag.answer === true) || this.init.collects(message)) return
     if (this.init.forwardTypes?.includes(message.type) === true) {
-      const to = meshTo(message) ?? 'parent'
+      const to = meshTo(message) ?? PARENT
       const recipient = this.init.delivery.recipient(to)
       if (recipient === undefined) {
-        this.fail(message, to, to === 'parent' ? 'this node has no parent linked' : `no node named ${to} is linked to this one`)
+        this.fail(message, to, to === PARENT ? 'this node has no parent linked' : `no node named ${to} is linked to this one`)
         return
       }
       this.enqueue(recipient, message)

@@ -100,8 +100,10 @@ export function addFileCommands (program: Command, homeOption: () => Option): vo
     .description('stop a transfer under way (its id is in `mycroft-mesh files`)')
     .addOption(homeOption())
     .argument('<id>', 'the transfer\'s id')
-    .action(async (id: string, flags: { home?: string }) => {
-      await ask(flags.home, '/files/cancel', { id })
+    // `files` takes --home too, and commander gives it the flag when it comes after `cancel`
+    .action(async (id: string, flags: { home?: string }, command: Command) => {
+      const parentFlags: { home?: string } = command.parent?.opts() ?? {}
+      await ask(flags.home ?? parentFlags.home, '/files/cancel', { id })
       print(`cancelled ${id}`)
     })
 }

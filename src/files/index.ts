@@ -1,5 +1,5 @@
 import { FileTransferService } from './file-transfer.ts'
-import type { DEFAULT_FILE_LIMITS, FILE_COUNTERS } from './constants.ts'
+import type { DEFAULT_FILE_LIMITS } from './constants.ts'
 import type { FileErrorCode } from './messages.ts'
 import type { InboxEntry } from './inbox.ts'
 import type { Logger } from '../common/index.ts'
@@ -7,13 +7,10 @@ import type { FigureRegistry } from '../observe/index.ts'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 
 export { FILE_PROTOCOL, DEFAULT_FILE_LIMITS } from './constants.ts'
-export { FileTransferError } from './errors.ts'
-export { carryFiles, NotSharedError, type CarryInit } from './carry.ts'
-export { inboxName, type InboxEntry } from './inbox.ts'
-export type { FileErrorCode } from './messages.ts'
+export { carryFiles } from './carry.ts'
+export type { InboxEntry } from './inbox.ts'
 
 export type FileLimits = typeof DEFAULT_FILE_LIMITS
-export type FileFigures = Record<keyof typeof FILE_COUNTERS, number>
 
 /** One transfer, either way, as `files` lists it. */
 export interface TransferState {

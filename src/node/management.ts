@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { applyPermission, defaultPermissions, encodeInviteToken, FILES_PERMISSION, ipMatcher, ipOf, parseCidr, permissionNamed, RoleSchema, type AccessControl, type PeerRecord, type TrustStore } from '../access/index.ts'
+import { applyPermission, defaultPermissions, encodeInviteToken, ipMatcher, ipOf, parseCidr, RoleSchema, type AccessControl, type PeerRecord, type TrustStore } from '../access/index.ts'
 import { NodeNameSchema, type Link } from '../routing/index.ts'
 import { ControlRefusal, parseRequest, type ControlRoutes } from '../control/index.ts'
 import type { Connection } from '@libp2p/interface'
@@ -100,11 +100,6 @@ export function managementRoutes (node: ManagementPort): ControlRoutes {
 
     'POST /permissions': async body => {
       const request = parseRequest(PermissionRequest, body)
-      const enforced = [...link.permissionWords(), FILES_PERMISSION]
-      const unused = request.what.find(word => permissionNamed(word) !== undefined && !enforced.includes(word))
-      if (unused !== undefined) {
-        throw new ControlRefusal(`no capability of this node checks '${unused}' yet, so allowing or denying it would change nothing; it checks: ${enforced.join(', ')}`)
-      }
       const peer = known(request.peer)
       const updated = await store.setPermissions(peer.peerId, permissions => applyPermission(permissions, request.allow, request.what, request.framesPerSecond))
       if (request.framesPerSecond !== undefined) link.restateLimits(peer.peerId)

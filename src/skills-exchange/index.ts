@@ -5,10 +5,8 @@ import type { FigureRegistry } from '../observe/index.ts'
 import type { Link, LocalBus } from '../routing/index.ts'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 
-export { SKILLS_PROTOCOL, SKILLS_CAPABILITY } from './constants.ts'
-export { SkillsRepository, describeSkillFile, type SkillKind, type SkillVersion } from './repository.ts'
-export { NotPinnedError } from './client.ts'
-export type { PipInstaller, Installed } from './installer.ts'
+export type { SkillVersion } from './repository.ts'
+export type { Installed } from './installer.ts'
 
 /** One skill's outcome on one node, as the master's `skills status` shows it. */
 export interface SkillOutcome {

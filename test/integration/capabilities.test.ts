@@ -1,7 +1,10 @@
 /**
  * The capability shape as a user meets it: a node announces what it serves in hello/welcome, never sends a
- * kind its peer did not announce, and every permission word `allow`/`deny` take is checked by a capability.
+ * kind its peer did not announce, and the permission words `allow`/`deny` take are checked.
  */
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { STAND_IN_DONT_KNOW } from '../../support/stand-in-assistant.ts'
 import { runCli } from '../../support/node-process.ts'
@@ -27,11 +30,11 @@ describe('capabilities', () => {
     return asker.bus.waitFor(`an answer to "${utterance}"`, message => message.type === 'speak', 15_000, { since })
   }
 
-  it('a parent\'s welcome names what it serves: questions, bus messages, the directory, relay and announcements', async () => {
+  it('a parent\'s welcome names what it serves: questions, bus messages, the directory, relay, announcements and skills', async () => {
     const hub = await rooms.room('hub')
     const raw = await peers.link(await hub.node.addr())
     const welcome = await raw.hello('listener')
-    expect((welcome.body as { capabilities: string[] }).capabilities.sort()).toEqual(['ask', 'broadcast', 'bus', 'directory', 'relay'])
+    expect((welcome.body as { capabilities: string[] }).capabilities.sort()).toEqual(['ask', 'broadcast', 'bus', 'directory', 'relay', 'skills'])
   })
 
   it('a child of a parent that does not announce questions never asks it: its own assistant answers at once', async () => {
@@ -65,12 +68,16 @@ describe('capabilities', () => {
     expect((await askThrough(kitchen, QUESTION)).data.utterance).toBe(ANSWER)
   })
 
-  it('allow/deny of a permission no capability checks yet is refused, saying which ones are checked', async () => {
+  it('deny files: the parent refuses a child\'s file saying so; allow files: taken again', async () => {
     const hub = await rooms.room('hall')
-    await rooms.room('porch', { parent: hub })
-    const result = await runCli(['allow', '--home', hub.node.home, 'porch', 'push-skills'])
-    expect(result.code).toBe(1)
-    expect(result.stderr).toContain('no capability of this node checks \'push-skills\' yet')
-    expect(result.stderr).toContain('it checks: ask, relay, broadcast')
+    const porch = await rooms.room('porch', { parent: hub })
+    const file = join(await mkdtemp(join(tmpdir(), 'mm-porch-')), 'note.txt')
+    await writeFile(file, 'the door is open')
+    expect((await runCli(['deny', '--home', hub.node.home, 'porch', 'files'])).code).toBe(0)
+    const refused = await runCli(['send-file', '--home', porch.node.home, '--to', 'parent', file])
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toContain('you may not send files to this node')
+    expect((await runCli(['allow', '--home', hub.node.home, 'porch', 'files'])).code).toBe(0)
+    expect((await runCli(['send-file', '--home', porch.node.home, '--to', 'parent', file])).code).toBe(0)
   })
 })

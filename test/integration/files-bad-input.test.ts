@@ -6,6 +6,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { FILE_PROTOCOL } from '../../src/files/index.ts'
 import { runCli } from '../../support/node-process.ts'
+import { waitFor } from '../../support/wait.ts'
 import { frame, openLink, RawPeers, type RawLink } from '../helpers/raw-peer.ts'
 import { Rooms, type Room } from '../helpers/rooms.ts'
 import type { Libp2p } from 'libp2p'
@@ -125,6 +126,26 @@ describe('the file protocol refuses or cleans up what it cannot take', () => {
     expect(await partialNames()).toEqual([])
   })
 
+  it('lets its owner cancel a transfer under way: the partial file goes, the sender is told', async () => {
+    const bytes = randomBytes(500_000)
+    const stream = await client.dialProtocol(multiaddr(addr), FILE_PROTOCOL, { signal: AbortSignal.timeout(5_000) })
+    stream.send(frame(JSON.stringify({ v: 1, name: 'slow.bin', size: bytes.length, sha256: sha256(bytes), mediaType: 'application/octet-stream', purpose: 'test' })))
+    const reader = lpStream(stream)
+    await reader.read({ signal: AbortSignal.timeout(5_000) })
+    const unwrapped = reader.unwrap()
+    unwrapped.send(bytes.subarray(0, 100_000))
+    const listing = async (): Promise<Array<{ id: string, name: string, state: string }>> =>
+      (JSON.parse((await runCli(['files', '--home', brain.node.home, '--json'])).stdout) as { transfers: Array<{ id: string, name: string, state: string }> }).transfers
+    const transfer = await waitFor('the transfer under way', async () => (await listing()).find(candidate => candidate.name === 'slow.bin' && candidate.state === 'under-way'))
+    const cancelled = await runCli(['files', 'cancel', '--home', brain.node.home, transfer.id])
+    expect(cancelled.code, cancelled.stderr).toBe(0)
+    await waitFor('the transfer cancelled', async () => (await listing()).find(candidate => candidate.id === transfer.id)?.state === 'cancelled')
+    expect(await partialNames()).toEqual([])
+    const again = await runCli(['files', 'cancel', '--home', brain.node.home, transfer.id])
+    expect(again.code).toBe(1)
+    expect(again.stderr).toContain('is under way')
+  })
+
   it('holds a thousand offers at once to a few, and serves everyone after', async () => {
     const bytes = randomBytes(10)
     const outcomes = await Promise.all(Array.from({ length: 1_000 }, async (_, i): Promise<string> =>
@@ -141,4 +162,15 @@ describe('the file protocol refuses or cleans up what it cannot take', () => {
     const floodLines = brain.node.logs.filter(line => /refused flood-/.test(line.msg))
     expect(floodLines.length).toBeLessThanOrEqual(2)
   }, 60_000)
+
+  it('refuses an offer that would pass the sender\'s share of the disk, saying what it holds', async () => {
+    const outcomes: string[] = []
+    for (let i = 0; i < 5; i++) {
+      const bytes = randomBytes(MAX_FILE)
+      const { reply, finish } = await offer(client, { name: `share-${i}.bin`, size: bytes.length, sha256: sha256(bytes) }, bytes)
+      outcomes.push(reply.refuse?.code ?? (finish?.done !== undefined ? 'taken' : 'failed'))
+      if (reply.refuse !== undefined) expect(reply.refuse.reason).toContain(`quota of ${4 * MAX_FILE} bytes`)
+    }
+    expect(outcomes.at(-1)).toBe('quota')
+  })
 })

@@ -40,7 +40,8 @@ async function start (name: string, options: { join?: string, open?: boolean } =
   const node = new NodeProcess({ home: await homes.make(`mm-${name}-`), name, bus: 'embedded:0', open: options.open ?? false, extraArgs: options.join === undefined ? [] : ['--join', options.join] })
   nodes.push(node)
   await node.start()
-  const bus = await BusProbe.connect((await node.status()).bus.url ?? '')
+  const url = await waitFor(`${name}'s bus`, async () => (await node.status()).bus.url ?? undefined)
+  const bus = await BusProbe.connect(url)
   probes.push(bus)
   if (options.join !== undefined) await waitFor(`${name} to join`, async () => (await node.status()).parent.state === 'linked')
   return { node, bus }

@@ -96,8 +96,6 @@ export interface Link {
   unserve: (capability: LinkCapability) => void
   /** Calls `listener` whenever a child or the parent links or unlinks; returns the unsubscribe function. */
   onChange: (listener: () => void) => () => void
-  /** The permission words the capabilities served here check. */
-  permissionWords: () => string[]
   /**
    * Dials a parent, says hello (with an invite's secret when joining, and the house proof when this node holds a
    * house key) and resolves once it has welcomed us; `hub`: the parent must prove it holds the house key too.

@@ -108,10 +108,6 @@ export class LinkService implements Link, Startable {
     for (const listener of this.changeListeners) listener()
   }
 
-  permissionWords (): string[] {
-    return [...new Set([...this.capabilities.values()].flatMap(capability => capability.permission ?? []))]
-  }
-
   async dropChild (peerId: string, reason: string, code: LinkErrorCode = 'refused'): Promise<boolean> {
     const child = this.childLinks.get(peerId)
     if (child === undefined) return false
