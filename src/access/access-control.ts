@@ -36,6 +36,16 @@ export interface AccessInit {
   /** message types the parent may send this node's bus later, beside those its permissions name */
   deliveredTypes?: string[]
   figures: FigureRegistry
+  /** hears each refused link and each refused frame (for the live page) */
+  onRefusal?: (refusal: Refusal) => void
+}
+
+/** A link or a frame this node refused, and why. */
+export interface Refusal {
+  peer: string
+  code: string
+  reason: string
+  at: string
 }
 
 const ACCESS_COUNTERS = {
@@ -189,6 +199,7 @@ export class AccessControl {
 
   private refused (peerId: string, hello: Hello, admission: Admission & { ok: false }): Admission {
     this.refusedLinks[admission.code] = (this.refusedLinks[admission.code] ?? 0) + 1
+    this.init.onRefusal?.({ peer: hello.name, code: admission.code, reason: admission.message, at: new Date().toISOString() })
     this.repeats.note(`refused:${admission.code}:${peerId}`, 'warn', { peer: peerId, claimedName: hello.name, code: admission.code }, `refused a link from ${peerId}: ${admission.message}`)
     return admission
   }
@@ -300,6 +311,7 @@ export class AccessControl {
     this.violations.set(peer, recent)
     this.counters.violations++
     const name = this.nameOf(peer)
+    this.init.onRefusal?.({ peer: name, code, reason, at: new Date(now).toISOString() })
     if (recent.length >= VIOLATION_LIMIT) {
       const until = new Date(now + CUT_OFF_MS).toISOString()
       this.cutOffs.set(peer, { peerId: peer, name, reason, until })

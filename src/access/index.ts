@@ -1,5 +1,5 @@
 export { FREE_FAILURES, MAX_LINKS_PER_MINUTE } from './admission-throttle.ts'
-export { AccessControl, VIOLATION_LIMIT, VIOLATION_WINDOW_MS, CUT_OFF_MS, type AccessFigures, type AccessInit, type CutOff } from './access-control.ts'
+export { AccessControl, VIOLATION_LIMIT, VIOLATION_WINDOW_MS, CUT_OFF_MS, type AccessFigures, type AccessInit, type CutOff, type Refusal } from './access-control.ts'
 export { parseCidr, ipMatcher, ipOf } from './ip.ts'
 export { TrustStore, type PeerRecord, type FriendRecord, type FriendRequest } from './trust-store.ts'
 export { encodeInviteToken, decodeInviteToken, type InviteToken } from './invite-token.ts'

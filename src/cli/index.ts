@@ -74,6 +74,7 @@ export function buildProgram (): Command {
     .option('--join <token>', 'join a parent with an invite token from `mycroft-mesh invite`; once welcomed, the parent is saved in the config')
     .option('--house-key <file>', 'a house key from `mycroft-mesh house-key`: with --hub, the rooms that hold it link with no invite; a room finds its hub by it')
     .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9477)')
+    .option('--dashboard <host:port>', 'serve the live page from the start, at http://HOST:PORT/ with its token (`mycroft-mesh dashboard` prints the URL)')
     .option('--hub', 'with --house-key: be the house\'s hub, found by every room on the LAN (mDNS); each holder of the key links as a room, no invite needed')
     .option('--open', 'lab mode: let any peer that knows the address link as a child, without an invite')
     .option('--json-logs', 'log one JSON object per line, for machines')
@@ -91,6 +92,15 @@ export function buildProgram (): Command {
     .description('print this node\'s peer id alone on stdout (creating the identity if it is new)')
     .addOption(homeOption())
     .action(printId)
+
+  program.command('dashboard')
+    .description('print the URL of the running node\'s live page (the tree, questions, refusals, transfers), starting it if need be; loopback unless the config says otherwise')
+    .addOption(homeOption())
+    .action(async (flags: { home?: string }) => {
+      const paths = homePaths(flags.home ?? defaultHomeDir())
+      const { url } = await queryControl(paths.controlSocket, paths.dir, '/dashboard', {}) as { url: string }
+      process.stdout.write(`${url}\n`)
+    })
 
   program.command('status')
     .description('ask the running node of a home for its state')

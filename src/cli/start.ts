@@ -21,6 +21,7 @@ export interface StartFlags {
   houseKey?: string
   hub?: boolean
   metrics?: string
+  dashboard?: string
   open?: boolean
   jsonLogs?: boolean
   logLevel?: ConfigOverrides['logLevel']
@@ -45,6 +46,7 @@ export async function start (flags: StartFlags): Promise<void> {
     houseKey: flags.houseKey === undefined ? undefined : resolve(flags.houseKey),
     hub: flags.hub,
     metrics: flags.metrics,
+    dashboard: flags.dashboard,
     open: flags.open,
     logLevel: flags.logLevel
   })

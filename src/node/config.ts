@@ -88,6 +88,8 @@ export const ConfigSchema = z.object({
   maxInboundPerIpPerSecond: z.number().int().min(1).max(100_000),
   /** serve Prometheus metrics at http://HOST:PORT/metrics; null: no metrics endpoint */
   metrics: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'expected HOST:PORT, such as 127.0.0.1:9477').nullable(),
+  /** serve the live page at http://HOST:PORT/ from the start (`mycroft-mesh dashboard` starts it on demand); null: on demand only */
+  dashboard: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'expected HOST:PORT, such as 127.0.0.1:9478').nullable(),
   /** the rest of the house may always send this node messages; false: only the rooms on its friend list */
   housematesAreFriends: z.boolean(),
   /** messages kept for rooms of the house that are away: how many, how big, how long */
@@ -135,6 +137,7 @@ export function defaultConfig (): NodeConfig {
     maxConnections: 4_096,
     maxInboundPerIpPerSecond: 20,
     metrics: null,
+    dashboard: null,
     housematesAreFriends: true,
     mail: DEFAULT_MAIL_LIMITS
   }

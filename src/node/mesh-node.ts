@@ -22,6 +22,7 @@ import { managementRoutes } from './management.ts'
 import { NO_PARENT, ParentLink } from './parent-link.ts'
 import { childStatus, processStatus, type NodeStatus } from './status.ts'
 import { buildTree, type MeshTree } from './tree.ts'
+import { DEFAULT_DASHBOARD, LivePage } from './live-page.ts'
 import type { Libp2p, Libp2pOptions } from 'libp2p'
 import type { Registry } from 'prom-client'
 import type { Server } from 'node:http'
@@ -56,6 +57,7 @@ export class MeshNode {
   private bridge?: BusBridge
   private parentLink?: ParentLink
   private control?: Server
+  private readonly livePage: LivePage
   private startedAt = new Date()
 
   constructor (init: MeshNodeInit) {
@@ -63,6 +65,7 @@ export class MeshNode {
     this.config = init.config
     this.paths = homePaths(init.home)
     this.log = init.log
+    this.livePage = new LivePage({ tokenPath: join(this.paths.dir, 'dashboard.token'), tree: () => this.tree(), transfers: () => this.started().services.files.transfers() })
   }
 
   get peerId (): string {
@@ -80,7 +83,11 @@ export class MeshNode {
     if (identity.created) log.info({ peerId: identity.peerId.toString(), home: this.paths.dir }, 'created a new identity')
 
     // claim the home first: a second node on the same home must not even bind its ports
-    const routes: ControlRoutes = { 'GET /status': () => this.status(), 'GET /tree': () => this.tree() }
+    const routes: ControlRoutes = {
+      'GET /status': () => this.status(),
+      'GET /tree': () => this.tree(),
+      'POST /dashboard': async () => ({ url: await this.livePage.start(config.dashboard ?? DEFAULT_DASHBOARD) })
+    }
     this.control = await startControlServer(this.paths.controlSocket, this.paths.dir, routes)
     let node: Libp2p<Services>
     let store: TrustStore
@@ -89,7 +96,7 @@ export class MeshNode {
       store = await TrustStore.open(this.paths.trust)
       const houseKey = config.houseKey === null ? undefined : await HouseKey.read(config.houseKey)
       friends = new Friends({ store, housemates: config.housematesAreFriends, onFriend: peerId => { this.libp2p?.services.relay.consented(peerId) } })
-      const access = new AccessControl({ store, log, figures: this.figures, open: config.open, ipAllow: config.ipAllow, ipDeny: config.ipDeny, houseKey: houseKey !== undefined, hub: config.hub, maxConnections: config.maxConnections, servedTypes: config.servedTypes, deliveredTypes: config.deliveredTypes })
+      const access = new AccessControl({ store, log, figures: this.figures, open: config.open, ipAllow: config.ipAllow, ipDeny: config.ipDeny, houseKey: houseKey !== undefined, hub: config.hub, maxConnections: config.maxConnections, servedTypes: config.servedTypes, deliveredTypes: config.deliveredTypes, onRefusal: refusal => { this.livePage.refused(refusal) } })
       const bridge = createBusBridge({
         spec: config.bus,
         self: { peerId: identity.peerId.toString(), name: config.name },
@@ -132,7 +139,7 @@ export class MeshNode {
             breach: (peer, code, reason) => access.breach(peer, code, reason),
             framesPerSecond: (peer, role) => access.framesPerSecond(peer, role)
           }),
-          ask: askFlow({ name: config.name, log, figures: this.figures, assistant: bridge, maxInFlightPerChild: config.maxAsksInFlightPerChild }),
+          ask: askFlow({ name: config.name, log, figures: this.figures, assistant: bridge, maxInFlightPerChild: config.maxAsksInFlightPerChild, onAsked: record => { this.livePage.asked(record) } }),
           bus: busDelivery({ log, figures: this.figures, bus: bridge }),
           directory: directory({ name: config.name, top: config.hub, log, figures: this.figures, known: () => knownChildren(store) }),
           relay: relay({
@@ -154,7 +161,10 @@ export class MeshNode {
             limits: config.files,
             allowed: peerId => this.mayReceiveFiles(peerId, access),
             nameOf: peerId => this.nameOf(peerId),
-            onEvent: event => { bridge.notify(`mesh.file.${event.type}`, fileNotice(event)) }
+            onEvent: event => {
+              bridge.notify(`mesh.file.${event.type}`, fileNotice(event))
+              this.livePage.transferred(event.transfer)
+            }
           }),
           skills: skillsExchange({
             name: config.name,
@@ -237,6 +247,7 @@ export class MeshNode {
     await this.bridge?.stop()
     await this.parentLink?.stop()
     await this.metricsServer?.close()
+    await this.livePage.stop()
     await this.libp2p?.stop()
     await this.store?.close()
     await this.closeControl()

@@ -71,7 +71,9 @@ export class AskFlowService extends LinkKindService implements AskFlow {
     const asker: Asker = { peerId: session.remotePeer, name: child?.name ?? session.remotePeer, origin: envelope.route[0] ?? session.remotePeer }
     // refused at once, before anything else this tick: the refusal goes out in the order the questions came
     const refusal = this.refusal(asker, envelope, child?.subtree ?? 1)
-    const answer = refusal ?? await this.answerFor(question.data, asker, envelope, Date.now())
+    const startedAt = Date.now()
+    const answer = refusal ?? await this.answerFor(question.data, asker, envelope, startedAt)
+    this.record(asker.name, question.data.utterances, answer, startedAt)
     if (session.isOpen) await session.reply(envelope, AskKind.answer, answer).catch(() => {})
   }
 
@@ -85,9 +87,17 @@ export class AskFlowService extends LinkKindService implements AskFlow {
       this.count(answer)
       return answer
     }
+    const startedAt = Date.now()
     const answer = await this.askParent(question.data, [], DEFAULT_TTL)
     this.count(answer)
+    this.record(this.self.name, utterances, answer, startedAt)
     return answer
+  }
+
+  private record (asker: string, utterances: string[], answer: Answer, startedAt: number): void {
+    if (this.init.onAsked === undefined) return
+    const utterance = utterances[0] ?? ''
+    this.init.onAsked({ asker, utterance: utterance.length > 120 ? `${utterance.slice(0, 117)}…` : utterance, status: answer.status, answeredBy: answer.answeredBy?.name ?? null, ms: Date.now() - startedAt, at: new Date(startedAt).toISOString() })
   }
 
   private count (answer: Answer): void {

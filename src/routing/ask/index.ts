@@ -33,6 +33,18 @@ export interface AskFlowInit {
   /** none: this node only passes questions on */
   assistant?: LocalAssistant
   maxInFlightPerChild?: number
+  /** hears each question this node asked or answered for a child, once it is done (for the live page) */
+  onAsked?: (record: AskRecord) => void
+}
+
+/** One question as it went: who asked, what, how it ended, who answered, how long it took. */
+export interface AskRecord {
+  asker: string
+  utterance: string
+  status: Answer['status']
+  answeredBy: string | null
+  ms: number
+  at: string
 }
 
 export interface AskFlowComponents {
