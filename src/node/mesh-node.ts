@@ -213,6 +213,14 @@ export class MeshNode {
       }
       log.info({ url: this.metricsServer.url }, `metrics at ${this.metricsServer.url}`)
     }
+    if (config.dashboard !== null) {
+      try {
+        log.info(`live page at ${await this.livePage.start(config.dashboard)}`)
+      } catch (err) {
+        await this.stop()
+        throw err
+      }
+    }
     try {
       const files = {
         carry: async (message: { type: string, data: Record<string, unknown> }, to: { peerId: string }) => carryFiles(message.data, {

@@ -21,7 +21,7 @@ export const DASHBOARD_PAGE = `<!doctype html>
   table { border-collapse: collapse; width: 100%; }
   td, th { text-align: left; padding: .2em .5em; border-bottom: 1px solid #eee; font-size: .92em; }
   .empty { color: #889; }
-  svg text { font-size: 12px; }
+  svg text { font-size: 12px; paint-order: stroke; stroke: #fff; stroke-width: 4px; }
   .node circle { stroke: #fff; stroke-width: 2; }
   .node[data-state=linked] circle { fill: #2e9d57; }
   .node[data-state=self] circle { fill: #2f6fd6; }
@@ -97,14 +97,23 @@ function render () {
   })
 }
 
-const events = new EventSource('/events?token=' + encodeURIComponent(token))
 const connection = document.getElementById('connection')
-events.onopen = () => { connection.textContent = 'live'; connection.className = '' }
-events.onerror = () => { connection.textContent = 'the node is away: reconnecting…'; connection.className = 'down' }
-events.addEventListener('state', e => { state = JSON.parse(e.data); render() })
-events.addEventListener('ask', e => { state.asks = [JSON.parse(e.data), ...state.asks].slice(0, 50); render() })
-events.addEventListener('refusal', e => { state.refusals = [JSON.parse(e.data), ...state.refusals].slice(0, 50); render() })
-events.addEventListener('transfer', e => { const t = JSON.parse(e.data); state.transfers = [t, ...state.transfers.filter(x => x.id !== t.id)].slice(0, 50); render() })
+// the browser reconnects by itself after a dropped stream, but gives up when the node is down at that moment:
+// then a new EventSource is made, every two seconds, until the node answers again
+function connect () {
+  const events = new EventSource('/events?token=' + encodeURIComponent(token))
+  events.onopen = () => { connection.textContent = 'live'; connection.className = '' }
+  events.onerror = () => {
+    connection.textContent = 'the node is away: reconnecting…'
+    connection.className = 'down'
+    if (events.readyState === EventSource.CLOSED) setTimeout(connect, 2000)
+  }
+  events.addEventListener('state', e => { state = JSON.parse(e.data); render() })
+  events.addEventListener('ask', e => { state.asks = [JSON.parse(e.data), ...state.asks].slice(0, 50); render() })
+  events.addEventListener('refusal', e => { state.refusals = [JSON.parse(e.data), ...state.refusals].slice(0, 50); render() })
+  events.addEventListener('transfer', e => { const t = JSON.parse(e.data); state.transfers = [t, ...state.transfers.filter(x => x.id !== t.id)].slice(0, 50); render() })
+}
+connect()
 </script>
 </body>
 </html>
