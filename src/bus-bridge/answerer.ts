@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { DEFAULT_CATCH_ALL_FALLBACKS, MESH_CONTEXT_KEY } from './constants.ts'
+import { ASSISTANT_SILENCE_MS, DEFAULT_CATCH_ALL_FALLBACKS, MESH_CONTEXT_KEY } from './constants.ts'
 import { saysFinished } from './core-signals.ts'
 import { forward, isRecord, type BusMessage } from './message.ts'
 import type { MessageBus } from './bus.ts'
@@ -15,6 +15,8 @@ export interface AnswererInit {
 interface Collecting {
   speaks: Speak[]
   done: () => void
+  /** the assistant said anything at all about this utterance */
+  heard: boolean
 }
 
 function meshTag (message: BusMessage): Record<string, unknown> | undefined {
@@ -66,12 +68,16 @@ export class ChildAnswerer {
     }
     const speaks: Speak[] = []
     const finished = new Promise<void>(resolve => {
+      // an assistant on the bus says something of every utterance at once (its intent service forwards the
+      // context); a bus with none, such as a hub's own embedded bus, would keep the child waiting for nothing
+      const silence = setTimeout(() => { if (this.collecting.get(askId)?.heard === false) done() }, ASSISTANT_SILENCE_MS)
       const done = (): void => {
+        clearTimeout(silence)
         this.collecting.delete(askId)
         signal.removeEventListener('abort', done)
         resolve()
       }
-      this.collecting.set(askId, { speaks, done })
+      this.collecting.set(askId, { speaks, done, heard: false })
       signal.addEventListener('abort', done, { once: true })
     })
     if (signal.aborted || !this.init.bus.emit(message)) {
@@ -95,6 +101,7 @@ export class ChildAnswerer {
   }
 
   private collect (collecting: Collecting, message: BusMessage): void {
+    if (message.type !== 'recognizer_loop:utterance') collecting.heard = true
     switch (message.type) {
       case 'speak': {
         const { utterance, lang, meta } = message.data

@@ -5,6 +5,8 @@ export const DEFAULT_SKILL_ID = 'mycroft-mesh.bridge'
 /** Below the stock "I don't know" fallback (100), so the mesh is asked first. */
 export const DEFAULT_FALLBACK_PRIORITY = 95
 export const DEFAULT_SAFETY_NET_MS = 20_000
+/** A child's question put on this node's bus: when nothing on the bus says a word of it this long, no assistant is there. */
+export const ASSISTANT_SILENCE_MS = 3_000
 
 /** The stock OVOS catch-all; left out of children's sessions so that "I don't know" reaches the mesh instead. */
 export const DEFAULT_CATCH_ALL_FALLBACKS = ['ovos-skill-fallback-unknown.openvoiceos']
