@@ -139,7 +139,10 @@ export class MeshNode {
             breach: (peer, code, reason) => access.breach(peer, code, reason),
             framesPerSecond: (peer, role) => access.framesPerSecond(peer, role)
           }),
-          ask: askFlow({ name: config.name, log, figures: this.figures, assistant: bridge, maxInFlightPerChild: config.maxAsksInFlightPerChild, onAsked: record => { this.livePage.asked(record) } }),
+          ask: askFlow({ name: config.name, log, figures: this.figures, assistant: bridge, maxInFlightPerChild: config.maxAsksInFlightPerChild, onAsked: record => {
+            this.livePage.asked(record)
+            this.metricsServer?.observeAsk(record.hop, record.status, record.ms / 1000)
+          } }),
           bus: busDelivery({ log, figures: this.figures, bus: bridge }),
           directory: directory({ name: config.name, top: config.hub, log, figures: this.figures, known: () => knownChildren(store) }),
           relay: relay({

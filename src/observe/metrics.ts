@@ -10,8 +10,13 @@ export function metricName (section: string, name: string): string {
 
 export interface MetricsServer {
   url: string
+  /** One question's time, by hop (`asked`: this node's own, up to its parent; `answered`: a child's) and outcome. */
+  observeAsk: (hop: 'asked' | 'answered', outcome: string, seconds: number) => void
   close: () => Promise<void>
 }
+
+/** Seconds: a hop on a LAN is milliseconds, a question a heavy skill answers takes seconds. */
+const ASK_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 
 /**
  * Puts every figure of the node's registry into `registry` (one per node, never prom-client's global one) as
@@ -19,7 +24,14 @@ export interface MetricsServer {
  */
 export async function startMetricsServer (figures: FigureRegistry, registry: Registry, listen: { host: string, port: number }): Promise<MetricsServer> {
   // loaded here: a node without a metrics endpoint should not carry prom-client
-  const { Counter, Gauge } = await import('prom-client')
+  const { Counter, Gauge, Histogram } = await import('prom-client')
+  const askDuration = new Histogram({
+    name: 'mycroft_mesh_ask_duration_seconds',
+    help: 'how long a question took from this node, by hop (asked: its own, up to its parent; answered: a child\'s) and outcome',
+    labelNames: ['hop', 'outcome'],
+    buckets: ASK_BUCKETS,
+    registers: [registry]
+  })
   for (const figure of figures.describe()) {
     const name = metricName(figure.section, figure.name)
     if (figure.kind === 'reading') {
@@ -58,6 +70,7 @@ export async function startMetricsServer (figures: FigureRegistry, registry: Reg
   const port = typeof address === 'object' && address !== null ? address.port : listen.port
   return {
     url: `http://${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${port}/metrics`,
+    observeAsk: (hop, outcome, seconds) => { askDuration.observe({ hop, outcome }, seconds) },
     close: async () => new Promise<void>(resolve => { server.close(() => { resolve() }); server.closeAllConnections() })
   }
 }

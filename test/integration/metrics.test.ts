@@ -48,6 +48,12 @@ describe('metrics', () => {
       return value(families, 'mycroft_mesh_asks_answered_total') === 1 ? families : undefined
     })
     expect(value(after, 'mycroft_mesh_asks_asks_sent_total')).toBe(1)
+    // the question's time, in a histogram by hop and outcome (the parser keeps a histogram's buckets, not its labels)
+    const durations = after.get('mycroft_mesh_ask_duration_seconds')
+    expect(durations?.type).toBe('HISTOGRAM')
+    expect(Number(durations?.metrics[0]?.buckets?.['+Inf'])).toBe(1)
+    const text = await (await fetch(url)).text()
+    expect(text).toMatch(/^mycroft_mesh_ask_duration_seconds_count\{hop="asked",outcome="answered"\} 1$/m)
     expect(JSON.stringify([...after.values()])).not.toContain(QUESTION)
 
     const elsewhere = await fetch(`http://127.0.0.1:${port}/`)

@@ -4,7 +4,7 @@ import { serviceCapabilities, serviceDependencies } from '@libp2p/interface'
 import { LinkKindService, DEFAULT_TTL, LinkClosedError, parseUntrusted, RemoteError, RequestTimeoutError, type Envelope, type LinkSession, type Need } from '../link/index.ts'
 import { ASK_CAPABILITY, ASK_DEADLINE_MS, AskKind, BUSY_RETRY_MS, HOP_MARGIN_MS, LOCAL_ANSWER_SHARE, MAX_ASKS_IN_FLIGHT_PER_CHILD, ASK_COUNTERS } from './constants.ts'
 import { AnswerSchema, QuestionSchema, type Answer, type PeerRef, type Question } from './messages.ts'
-import type { AskFlow, AskFlowComponents, AskFlowInit, Asker } from './index.ts'
+import type { AskFlow, AskFlowComponents, AskFlowInit, AskRecord, Asker } from './index.ts'
 
 const noAnswer = (status: Answer['status'], reason: string, answeredBy?: PeerRef): Answer => ({ status, speaks: [], reason, answeredBy })
 /** Below this, no time is left to ask further up. */
@@ -73,7 +73,7 @@ export class AskFlowService extends LinkKindService implements AskFlow {
     const refusal = this.refusal(asker, envelope, child?.subtree ?? 1)
     const startedAt = Date.now()
     const answer = refusal ?? await this.answerFor(question.data, asker, envelope, startedAt)
-    this.record(asker.name, question.data.utterances, answer, startedAt)
+    this.record('answered', asker.name, question.data.utterances, answer, startedAt)
     if (session.isOpen) await session.reply(envelope, AskKind.answer, answer).catch(() => {})
   }
 
@@ -90,14 +90,14 @@ export class AskFlowService extends LinkKindService implements AskFlow {
     const startedAt = Date.now()
     const answer = await this.askParent(question.data, [], DEFAULT_TTL)
     this.count(answer)
-    this.record(this.self.name, utterances, answer, startedAt)
+    this.record('asked', this.self.name, utterances, answer, startedAt)
     return answer
   }
 
-  private record (asker: string, utterances: string[], answer: Answer, startedAt: number): void {
+  private record (hop: AskRecord['hop'], asker: string, utterances: string[], answer: Answer, startedAt: number): void {
     if (this.init.onAsked === undefined) return
     const utterance = utterances[0] ?? ''
-    this.init.onAsked({ asker, utterance: utterance.length > 120 ? `${utterance.slice(0, 117)}…` : utterance, status: answer.status, answeredBy: answer.answeredBy?.name ?? null, ms: Date.now() - startedAt, at: new Date(startedAt).toISOString() })
+    this.init.onAsked({ hop, asker, utterance: utterance.length > 120 ? `${utterance.slice(0, 117)}…` : utterance, status: answer.status, answeredBy: answer.answeredBy?.name ?? null, ms: Date.now() - startedAt, at: new Date(startedAt).toISOString() })
   }
 
   private count (answer: Answer): void {

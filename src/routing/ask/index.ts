@@ -39,6 +39,8 @@ export interface AskFlowInit {
 
 /** One question as it went: who asked, what, how it ended, who answered, how long it took. */
 export interface AskRecord {
+  /** `asked`: this node asked its parent (its own bus's question); `answered`: it took a child's question */
+  hop: 'asked' | 'answered'
   asker: string
   utterance: string
   status: Answer['status']
