@@ -248,7 +248,7 @@ export class MeshNode {
       self: { name: config.name, listen: config.listen, bus: config.bus },
       onFatal: this.init.onFatal
     })
-    this.parentLink.start()
+    this.parentLink.start({ looksForHub: node.services.house !== undefined && !config.hub })
     const parentLink = this.parentLink
     node.services.house?.onHub(hub => { parentLink.offer(hub) })
   }

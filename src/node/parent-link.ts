@@ -11,6 +11,8 @@ const ATTEMPT_TIMEOUT_MS = 5_000
 const FAILED_HUB_PAUSE_MS = 30_000
 /** After a refusal, ask again this rarely: the parent's owner has to act first. */
 const REFUSED_RETRY_MS = 60_000
+/** A node that waits for its house's hub says it still does this often. */
+const LOOKING_NOTE_MS = 30_000
 
 export type ParentState = 'none' | 'connecting' | 'linked'
 
@@ -83,6 +85,7 @@ export class ParentLink {
   private pinned?: string
   /** the parent was found, not given: it is saved as this node's parent (and pinned) once it has welcomed us */
   private found = false
+  private looking?: ReturnType<typeof setInterval>
   /**
    * Hubs found on the LAN whose link failed, until when they are passed over: a forged mDNS answer (the tag is public)
    * points at a node without the house key, and must not keep a room from the real hub.
@@ -111,9 +114,26 @@ export class ParentLink {
     return this.current
   }
 
-  /** Starts linking, unless this node has no parent to link to. */
-  start (): void {
-    if (this.addrs.length > 0) this.running ??= this.run()
+  /**
+   * Starts linking, unless this node has no parent to link to; one that waits for its house's hub to be found
+   * says so, and again every half minute while it is not.
+   */
+  start ({ looksForHub = false }: { looksForHub?: boolean } = {}): void {
+    if (this.addrs.length > 0) {
+      this.running ??= this.run()
+      return
+    }
+    if (!looksForHub) return
+    const started = Date.now()
+    this.log.info('looking for the house\'s hub on the LAN (mDNS) …')
+    this.looking = setInterval(() => {
+      if (this.found) {
+        clearInterval(this.looking)
+        return
+      }
+      this.log.info(`still looking for the house's hub after ${Math.round((Date.now() - started) / 1000)} s: is it running, with the same house key, on this network?`)
+    }, LOOKING_NOTE_MS)
+    this.looking.unref()
   }
 
   /**
@@ -128,7 +148,8 @@ export class ParentLink {
     if (this.pinned === undefined) {
       this.found = true
       this.candidate = hub.peerId
-      this.log.info({ hub: hub.peerId, addrs: addrs.map(String) }, 'found the house\'s hub on the LAN; linking to it')
+      const ip = addrs[0]?.toString().split('/')[2] ?? '?'
+      this.log.info({ hub: hub.peerId, addrs: addrs.map(String) }, `found the house's hub at ${ip}; linking to it`)
     } else if (this.current === undefined) {
       this.log.info({ parent: hub.peerId, addrs: addrs.map(String) }, 'found this node\'s parent on the LAN at a new address')
     }
@@ -138,6 +159,7 @@ export class ParentLink {
   }
 
   async stop (reason = 'the child is shutting down'): Promise<void> {
+    clearInterval(this.looking)
     this.controller.abort()
     await this.current?.session.close(reason)
     await this.running

@@ -82,6 +82,9 @@ describe.skipIf(unavailable !== undefined)('a house on a LAN of namespaces', () 
     await waitFor('the kitchen to link to the hall', async () => (await kitchen.status()).parent.state === 'linked', { timeoutMs: 10_000, intervalMs: 20 })
     process.stderr.write(`house: the kitchen found the hub and linked ${Date.now() - startedAt} ms after it was started\n`)
 
+    // it said what it was doing while the user waited
+    await kitchen.waitForLog('the kitchen looking', line => line.msg === 'looking for the house\'s hub on the LAN (mDNS) …')
+    await kitchen.waitForLog('the kitchen finding', line => line.msg === `found the house's hub at ${hallDevice.ip}; linking to it`)
     const status = await kitchen.status()
     expect(status.parent).toMatchObject({ name: 'hall', peerId: (await hall.status()).peerId })
     expect(status.parent.addr).toContain(`/ip4/${hallDevice.ip}/tcp/4773`)
