@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { copyFile, mkdir, readFile, rm, stat } from 'node:fs/promises'
+import { copyFile, mkdir, readFile, stat } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { Metadata, MetaFile, Root, Snapshot, TargetFile, Targets, Timestamp } from '@tufjs/models'
 import { z } from 'zod'
@@ -174,13 +174,6 @@ export class SkillsRepository {
     if (expires - now > EXPIRY_MS.timestamp * (1 - TIMESTAMP_REFRESH_SHARE)) return false
     await this.writeTimestamp(await readFile(join(this.served, servedPaths.snapshot(this.state.versions.snapshot))))
     return true
-  }
-
-  /** Removes the files of versions no published metadata names any more, keeping the previous one of each skill. */
-  async prune (): Promise<void> {
-    for (const versions of Object.values(this.state.skills)) {
-      for (const entry of versions.slice(0, -2)) await rm(join(this.served, servedPaths.target(entry.sha256, entry.path)), { force: true })
-    }
   }
 
   private async writeTimestamp (snapshotBytes: string | Uint8Array): Promise<void> {
