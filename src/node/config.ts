@@ -27,6 +27,15 @@ const busText = z.string().refine(text =>
 
 const cidrText = z.string().refine(text => parseCidr(text) !== undefined, { message: 'not an IP address or CIDR (example: 192.168.1.0/24)' })
 
+/** Where a local HTTP endpoint listens; `hostAndPort` reads it. */
+const hostPortText = (example: string): z.ZodString => z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, `expected HOST:PORT, such as ${example}`)
+
+/** A HOST:PORT the config took, as the parts a server listens on (brackets off an IPv6 host). */
+export function hostAndPort (text: string): { host: string, port: number } {
+  const at = text.lastIndexOf(':')
+  return { host: text.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(text.slice(at + 1)) }
+}
+
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
 
 /** The config file (`config.json` in the home) and the command-line flags share this shape. */
@@ -87,9 +96,9 @@ export const ConfigSchema = z.object({
   /** new inbound connections per second from one address before more are refused */
   maxInboundPerIpPerSecond: z.number().int().min(1).max(100_000),
   /** serve Prometheus metrics at http://HOST:PORT/metrics; null: no metrics endpoint */
-  metrics: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'expected HOST:PORT, such as 127.0.0.1:9477').nullable(),
+  metrics: hostPortText('127.0.0.1:9477').nullable(),
   /** serve the live page at http://HOST:PORT/ from the start (`mycroft-mesh dashboard` starts it on demand); null: on demand only */
-  dashboard: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'expected HOST:PORT, such as 127.0.0.1:9478').nullable(),
+  dashboard: hostPortText('127.0.0.1:9478').nullable(),
   /** the rest of the house may always send this node messages; false: only the rooms on its friend list */
   housematesAreFriends: z.boolean(),
   /** messages kept for rooms of the house that are away: how many, how big, how long */

@@ -5,6 +5,7 @@ import { startDashboard, type Dashboard } from '../observe/index.ts'
 import type { Refusal } from '../access/index.ts'
 import type { TransferState } from '../files/index.ts'
 import type { AskRecord } from '../routing/index.ts'
+import { hostAndPort } from './config.ts'
 import type { MeshTree } from './tree.ts'
 
 export const DEFAULT_DASHBOARD = '127.0.0.1:9478'
@@ -50,11 +51,9 @@ export class LivePage {
   /** The page's URL, starting its server at `listen` (HOST:PORT) if it is not running yet. */
   async start (listen: string): Promise<string> {
     if (this.dashboard !== undefined) return this.dashboard.url
-    const at = listen.lastIndexOf(':')
-    const host = listen.slice(0, at).replace(/^\[|\]$/g, '')
     try {
       this.dashboard = await startDashboard({
-        listen: { host, port: Number(listen.slice(at + 1)) },
+        listen: hostAndPort(listen),
         token: await this.token(),
         state: () => ({ tree: this.init.tree(), asks: this.asks, refusals: this.refusals, transfers: this.init.transfers().slice(0, KEPT) })
       })

@@ -11,7 +11,7 @@ import { houseDiscovery, HouseKey, type HouseDiscovery } from '../house/index.ts
 import { FigureRegistry, startMetricsServer, type MetricsServer } from '../observe/index.ts'
 import { skillsExchange, type SkillsExchange } from '../skills-exchange/index.ts'
 import { askFlow, broadcast, busDelivery, directory, link, relay, type AskFlow, type Broadcast, type BusDelivery, type Directory, type Link, type RoomRelay } from '../routing/index.ts'
-import type { NodeConfig } from './config.ts'
+import { hostAndPort, type NodeConfig } from './config.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { createMeshLibp2p } from './libp2p-stack.ts'
 import { fileRoutes } from './file-routes.ts'
@@ -345,7 +345,3 @@ function fileNotice ({ transfer }: TransferEvent): Record<string, unknown> {
   }
 }
 
-function hostAndPort (text: string): { host: string, port: number } {
-  const at = text.lastIndexOf(':')
-  return { host: text.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(text.slice(at + 1)) }
-}
