@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { UserError } from '../common/index.ts'
 import { RoleSchema } from './permissions.ts'
 

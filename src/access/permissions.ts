@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 
 /** A room is a child that joined the house's hub by holding the house key, with no invite. */
 export const RoleSchema = z.enum(['parent', 'child', 'friend', 'room'])

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import { z } from 'zod'
+import * as z from 'zod'
 import { UserError, removeStaleTemps, writeFileAtomic } from '../common/index.ts'
 import { PermissionsSchema, RoleSchema, defaultPermissions, type Permissions, type Role } from './permissions.ts'
 

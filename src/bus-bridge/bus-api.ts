@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { errorMessage, type Logger } from '../common/index.ts'
 import { parseUntrusted } from '../routing/index.ts'
 import { reply, type BusMessage } from './message.ts'

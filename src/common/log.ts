@@ -43,7 +43,7 @@ const LOG_OPTIONS: PinoOptions = {
  */
 export async function createLogger (options: LoggerOptions = {}): Promise<Logger> {
   const level = options.level ?? 'info'
-  const { pino } = await import('pino')
+  const { default: pino } = await import('pino')
   if (options.json === true) {
     return pino({ ...LOG_OPTIONS, level }, pino.destination({ fd: 2, sync: true }))
   }

@@ -1,4 +1,4 @@
-import type { z } from 'zod'
+import type * as z from 'zod'
 import { chmod, unlink } from 'node:fs/promises'
 import { createServer, request, type Server } from 'node:http'
 import { ExitCode, UserError } from '../common/index.ts'

@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 
 /** Why a transfer was refused or failed; the sender's error and the receiver's log both say it in words too. */
 export const FileErrorCodeSchema = z.enum([

@@ -1,6 +1,6 @@
 import { encode as varint } from 'uint8-varint'
 import { concat, fromString, toString } from 'uint8arrays'
-import type { z } from 'zod'
+import type * as z from 'zod'
 import { FileTransferError } from './errors.ts'
 import { lpStream } from '@libp2p/utils'
 import { MAX_CONTROL_FRAME_BYTES, PAUSED_ARRIVALS_BYTES, RECEIVE_HIGH_WATER_BYTES } from './constants.ts'

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { multiaddr } from '@multiformats/multiaddr'
-import { z } from 'zod'
+import * as z from 'zod'
 import { DEFAULT_CATCH_ALL_FALLBACKS, DEFAULT_DELIVERED_TYPES, DEFAULT_FALLBACK_PRIORITY, DEFAULT_SAFETY_NET_MS, DEFAULT_SKILL_ID } from '../bus-bridge/index.ts'
 import { parseCidr } from '../access/index.ts'
 import { ConfigError, writeFileAtomic } from '../common/index.ts'

@@ -1,5 +1,5 @@
 import { isAbsolute } from 'node:path'
-import { z } from 'zod'
+import * as z from 'zod'
 import { ControlRefusal, parseRequest, type ControlRoutes } from '../control/index.ts'
 import type { FileTransfer } from '../files/index.ts'
 import type { BusDelivery } from '../routing/index.ts'

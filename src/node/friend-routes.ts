@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { ControlRefusal, parseRequest, type ControlRoutes } from '../control/index.ts'
 import type { Friends } from '../access/index.ts'
 

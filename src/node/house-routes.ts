@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { ControlRefusal, parseRequest, type ControlRoutes } from '../control/index.ts'
 import { MAX_MAIL_TTL_MS, NodeNameSchema, type AskFlow, type Broadcast, type Directory, type MycroftMessage, type Outcome, type RoomRelay } from '../routing/index.ts'
 

@@ -4,6 +4,7 @@ import { mplex } from '@libp2p/mplex'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { batchYamuxWindowUpdates, linearGetConnections } from './libp2p-fixes.ts'
+import { noiseCrypto } from './noise-crypto.ts'
 import { UserError, errorMessage, type Logger } from '../common/index.ts'
 import type { ConnectionGater, PrivateKey, ServiceMap } from '@libp2p/interface'
 
@@ -35,7 +36,7 @@ export async function createMeshLibp2p<S extends ServiceMap> (init: StackInit<S>
     privateKey: init.privateKey,
     addresses: { listen: init.listen ?? [] },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [noise({ crypto: noiseCrypto })],
     streamMuxers: (init.muxers ?? ['yamux', 'mplex']).map(name => muxers[name]()),
     connectionGater: init.connectionGater,
     metrics: init.metrics,

@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { applyPermission, defaultPermissions, encodeInviteToken, ipMatcher, ipOf, parseCidr, RoleSchema, type AccessControl, type PeerRecord, type TrustStore } from '../access/index.ts'
 import { NodeNameSchema, type Link } from '../routing/index.ts'
 import { ControlRefusal, parseRequest, type ControlRoutes } from '../control/index.ts'

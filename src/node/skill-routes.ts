@@ -1,5 +1,5 @@
 import { isAbsolute } from 'node:path'
-import { z } from 'zod'
+import * as z from 'zod'
 import { parseRequest, type ControlRoutes } from '../control/index.ts'
 import type { SkillsExchange } from '../skills-exchange/index.ts'
 

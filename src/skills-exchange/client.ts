@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { BaseFetcher, Updater } from 'tuf-js'
 // tuf-js tells "not there" from a broken fetch only by this class, which its index does not export
 import { DownloadHTTPError } from 'tuf-js/dist/error.js'
-import { z } from 'zod'
+import * as z from 'zod'
 import { writeFileAtomic } from '../common/index.ts'
 import { servedPaths, SkillKindSchema, type SkillKind } from './repository.ts'
 

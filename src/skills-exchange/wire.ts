@@ -1,6 +1,6 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
-import { z } from 'zod'
+import * as z from 'zod'
 import { errorMessage } from '../common/index.ts'
 import { FETCH_IDLE_TIMEOUT_MS, MAX_REQUEST_BYTES, SERVED_PATH, SKILLS_PROTOCOL } from './constants.ts'
 import type { Stream } from '@libp2p/interface'

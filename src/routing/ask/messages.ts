@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 
 export const QuestionSchema = z.object({
   utterances: z.array(z.string().max(2_000)).min(1).max(16),

@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { MycroftMessageSchema, NodeNameSchema, OriginSignatureFields } from '../link/index.ts'
 
 export const AnnouncementSchema = z.object({

@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { MycroftMessageSchema } from '../link/index.ts'
 
 export const BusEnvelopeSchema = z.object({ message: MycroftMessageSchema })

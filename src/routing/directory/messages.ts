@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { NodeNameSchema } from '../link/index.ts'
 import { MAX_ROOMS } from './constants.ts'
 

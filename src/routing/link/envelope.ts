@@ -1,6 +1,6 @@
 import { parseUntrusted } from './untrusted.ts'
 import * as varint from 'uint8-varint'
-import { z } from 'zod'
+import * as z from 'zod'
 import { ENVELOPE_VERSION, MAX_TTL } from './constants.ts'
 import { Uint8ArrayList } from 'uint8arraylist'
 

@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 
 /** Kinds the link itself understands; other kinds are served by handlers registered on the link service. */
 export const LinkKind = {

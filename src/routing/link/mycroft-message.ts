@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 
 /** A Mycroft message, as link kinds carry it (bus delivery, relay, broadcast). */
 export const MycroftMessageSchema = z.object({

@@ -1,6 +1,6 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { fromString, toString } from 'uint8arrays'
-import { z } from 'zod'
+import * as z from 'zod'
 import type { PrivateKey } from '@libp2p/interface'
 
 /** A message relayed across several nodes further from now than this is refused: replays, or clocks far apart. */

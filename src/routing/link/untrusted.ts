@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 
 /**
  * `schema.safeParse` for what came off the wire. zod can throw instead of reporting an issue for some hostile

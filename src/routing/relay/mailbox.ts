@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { z } from 'zod'
+import * as z from 'zod'
 import { removeStaleTemps, writeFileAtomic } from '../../common/index.ts'
 import { SignedRelaySchema, type SignedRelay } from './messages.ts'
 

@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import * as z from 'zod'
 import { SpeakSchema } from '../ask/index.ts'
 import { MycroftMessageSchema, NodeNameSchema, OriginSignatureFields } from '../link/index.ts'
 import { MAX_MAIL_TTL_MS } from './constants.ts'

@@ -1,0 +1,92 @@
+/**
+ * `npm run build` (and `npm install`, through `prepare`): bundles the node into dist/, which bin/mycroft-mesh.js
+ * runs while it matches the sources. Most of a node's memory is loaded code, and the bundle loads less of it:
+ * plain JavaScript needs no type stripper (Node's is a WebAssembly compiler of its own, ~15 MB), parts a node
+ * uses only sometimes (metrics, the pretty log printer, a command's own code) are chunks loaded when used, and
+ * the plugins below keep three costly pieces out of every node. BENCHMARKS.md ("A node's weight") measures each.
+ *
+ * `--if-stale` builds only when dist/ does not match the sources.
+ */
+import { readFile, rm, writeFile } from 'node:fs/promises'
+import { builtinModules } from 'node:module'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { build, type Plugin } from 'esbuild'
+import { DIGEST_FILE, DIST, ROOT, distIsCurrent, sourcesDigest } from '../bin/sources-digest.js'
+
+const { values: flags } = parseArgs({ options: { 'if-stale': { type: 'boolean', default: false } } })
+if (flags['if-stale'] && distIsCurrent()) process.exit(0)
+
+/** Noise's default primitives instantiate WebAssembly on import; src/node/noise-crypto.ts stands in for them. */
+const noiseWithoutWebAssembly: Plugin = {
+  name: 'noise-without-webassembly',
+  setup (builder) {
+    builder.onResolve({ filter: /^\.\/crypto\/index\.js$/ }, args => args.importer.includes('@chainsafe/libp2p-noise')
+      ? { path: 'noise-default-crypto', namespace: 'mycroft-mesh' }
+      : undefined)
+    builder.onLoad({ filter: /^noise-default-crypto$/, namespace: 'mycroft-mesh' }, () => ({
+      contents: `export { noiseCrypto as defaultCrypto } from ${JSON.stringify(join(ROOT, 'src/node/noise-crypto.ts'))}`,
+      resolveDir: ROOT,
+      loader: 'ts'
+    }))
+  }
+}
+
+/**
+ * libp2p's peer store sorts protocol names, tags and addresses with localeCompare, which loads ICU's collator
+ * (~3 MB) on the first link; the order only has to be the same each time, which comparing code units gives.
+ */
+const PEER_STORE_SORTS = /@libp2p\/peer-store\/dist\/src\/utils\/(to-peer-pb|dedupe-addresses)\.js$/
+const peerStoreWithoutCollator: Plugin = {
+  name: 'peer-store-without-collator',
+  setup (builder) {
+    builder.onLoad({ filter: PEER_STORE_SORTS }, async args => {
+      const source = await readFile(args.path, 'utf8')
+      const sorted = source.replace(/return (.+?)\.localeCompare\((.+?)\);/g, 'return ((x, y) => x < y ? -1 : x > y ? 1 : 0)($1, $2);')
+      return sorted === source
+        ? { contents: source, warnings: [{ text: `no localeCompare left to replace in ${args.path}: check ${PEER_STORE_SORTS.source} against this version of @libp2p/peer-store` }] }
+        : { contents: sorted }
+    })
+  }
+}
+
+/**
+ * An ES module import of one of Node's own modules builds its namespace by reading every export, and node:http's
+ * include lazy getters that load undici (fetch, WebSocket: ~10 MB) which no node uses. Taken through require()
+ * instead, a module's exports are read only when used.
+ */
+const BUILTINS = new Set(builtinModules.flatMap(name => [name, `node:${name}`]))
+const builtinsThroughRequire: Plugin = {
+  name: 'builtins-through-require',
+  setup (builder) {
+    builder.onResolve({ filter: /^[\w:/]+$/ }, args => BUILTINS.has(args.path) && args.kind !== 'require-call'
+      ? { path: args.path.replace(/^node:/, ''), namespace: 'node-builtin' }
+      : undefined)
+    builder.onLoad({ filter: /.*/, namespace: 'node-builtin' }, args => ({ contents: `module.exports = require('node:${args.path}')`, loader: 'js' }))
+  }
+}
+
+const started = Date.now()
+await rm(DIST, { recursive: true, force: true })
+await build({
+  entryPoints: { cli: join(ROOT, 'src/cli/index.ts') },
+  outdir: DIST,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node22',
+  // names are kept: errors, logs and stack traces name the node's own classes and functions
+  minifyWhitespace: true,
+  minifySyntax: true,
+  sourcemap: 'linked',
+  chunkNames: 'chunks/[name]-[hash]',
+  // optional native speed-ups of ws, absent unless a user installs them
+  external: ['bufferutil', 'utf-8-validate'],
+  // CommonJS dependencies call require() for Node's own modules, which an ES module does not have
+  banner: { js: 'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);' },
+  plugins: [builtinsThroughRequire, noiseWithoutWebAssembly, peerStoreWithoutCollator],
+  logLevel: 'warning'
+})
+await writeFile(DIGEST_FILE, `${sourcesDigest()}\n`)
+process.stderr.write(`mycroft-mesh: built dist/ in ${Date.now() - started} ms\n`)
