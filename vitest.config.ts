@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config'
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    globalSetup: ['support/build-before-tests.ts'],
+    globalSetup: ['support/bundle.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks'

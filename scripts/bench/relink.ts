@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { NodeProcess, type LogLine, type NodeProcessOptions } from '../../support/node-process.ts'
 import { waitFor } from '../../support/wait.ts'
+import { spread } from './stats.ts'
 
 export interface RelinkOptions {
   rounds: number
@@ -47,12 +48,6 @@ async function freePortBelowEphemeral (): Promise<number> {
     if (free) return port
   }
   throw new Error('no free port found between 20000 and 32000 on 127.0.0.1')
-}
-
-function median (values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[middle] ?? NaN : ((sorted[middle - 1] ?? NaN) + (sorted[middle] ?? NaN)) / 2
 }
 
 const isListening = (line: LogLine): boolean => line.msg.endsWith('listening')
@@ -101,7 +96,7 @@ export async function benchRelink (options: { rounds: number, log: (line: string
       samples.push(sample)
       log(`relink: round ${round}/${rounds}: ${sample} ms (child noticed the loss within ${noticedMs} ms; ${failures} failed dials while the parent was down)`)
     }
-    const result: RelinkResult = { relink_ms_p50: median(samples), relink_ms_max: Math.max(...samples), samples }
+    const result: RelinkResult = { relink_ms_p50: spread(samples, 0).median, relink_ms_max: Math.max(...samples), samples }
     log(`relink: p50 ${result.relink_ms_p50} ms, max ${result.relink_ms_max} ms over ${samples.length} rounds`)
     return result
   } finally {

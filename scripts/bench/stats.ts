@@ -10,6 +10,20 @@ export function quantile (samples: number[], q: number): number {
 
 export const round = (value: number, digits = 3): number => Number(value.toFixed(digits))
 
+/** Rounds of one figure: their median, and their spread as it is printed beside it ("11.9–13.0"). */
+export interface Spread { median: number, min: number, max: number, text: string }
+
+export function spread (values: number[], digits = 1): Spread {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  const median = sorted.length === 0
+    ? Number.NaN
+    : sorted.length % 2 === 1 ? sorted[middle] as number : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2
+  const min = sorted[0] ?? Number.NaN
+  const max = sorted[sorted.length - 1] ?? Number.NaN
+  return { median: round(median, digits), min, max, text: `${min.toFixed(digits)}–${max.toFixed(digits)}` }
+}
+
 /** What the figures were measured on. */
 export function describeMachine (): Record<string, unknown> {
   const cpu = cpus()

@@ -121,7 +121,7 @@ export function defaultConfig (): NodeConfig {
     bus: 'auto',
     muxers: ['yamux', 'mplex'],
     heartbeatMs: 5_000,
-    missedBeats: 3,
+    missedBeats: 2,
     reconnect: { initialMs: 250, maxMs: 3_000 },
     logLevel: 'info',
     skillId: DEFAULT_SKILL_ID,

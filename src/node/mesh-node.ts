@@ -325,8 +325,9 @@ function knownChildren (store: TrustStore): Array<{ peerId: string, name: string
 
 /** A registry of this node's own (never prom-client's global one), with libp2p's metrics in it; loaded only when asked for. */
 async function metricsRegistry (): Promise<{ registry: Registry, libp2p: Libp2pOptions['metrics'] }> {
-  const [{ Registry }, { prometheusMetrics }] = await Promise.all([import('prom-client'), import('@libp2p/prometheus-metrics')])
-  const registry = new Registry()
+  // a CommonJS package: its exports are the default export of the bundle's chunk, as of Node's own import
+  const [{ default: prom }, { prometheusMetrics }] = await Promise.all([import('prom-client'), import('@libp2p/prometheus-metrics')])
+  const registry = new prom.Registry()
   // libp2p's metrics keep a cache of their own per process; one node per process is what a deployment runs
   return { registry, libp2p: prometheusMetrics({ registry, preserveExistingMetrics: true }) }
 }

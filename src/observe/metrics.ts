@@ -24,7 +24,7 @@ const ASK_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30
  */
 export async function startMetricsServer (figures: FigureRegistry, registry: Registry, listen: { host: string, port: number }): Promise<MetricsServer> {
   // loaded here: a node without a metrics endpoint should not carry prom-client
-  const { Counter, Gauge, Histogram } = await import('prom-client')
+  const { Counter, Gauge, Histogram } = (await import('prom-client')).default
   const askDuration = new Histogram({
     name: 'mycroft_mesh_ask_duration_seconds',
     help: 'how long a question took from this node, by hop (asked: its own, up to its parent; answered: a child\'s) and outcome',

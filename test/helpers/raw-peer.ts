@@ -56,13 +56,19 @@ export async function rawClient (muxers: Muxer | Muxer[] = 'yamux', { listen = [
   })
 }
 
+/** well inside the tests' 500 ms heartbeat, whose parents drop a link silent for two of them */
+const KEEP_ALIVE_MS = 300
+
 /** One raw `/mycroft-mesh/link/1.0.0` stream: writes whatever bytes a test wants, records what comes back. */
 export class RawLink {
   readonly frames: WireFrame[] = []
   remoteClosedWrite = false
   closeEvent?: StreamCloseEvent
-  /** answer the other side's heartbeat pings, as a live peer does */
-  answerPings = true
+  /**
+   * Behave as a live peer: answer the other side's pings, and, at the child end of a link, ping whenever this end
+   * has sent nothing for KEEP_ALIVE_MS (as a node does: a parent only answers, and drops a link that stays silent).
+   */
+  alive = true
   readonly stream: Stream
   /** this end's peer id, sent as `from` */
   readonly peerId: string
@@ -72,8 +78,10 @@ export class RawLink {
   private readonly decoder = new LengthPrefixedDecoder({ maxDataLength: MAX_FRAME_BYTES, maxBufferSize: Number.MAX_SAFE_INTEGER })
   private readonly listeners = new Set<(received: WireFrame) => void>()
   private seen = 0
+  private lastSentAt = Date.now()
+  private readonly keepAlive: ReturnType<typeof setInterval>
 
-  constructor (stream: Stream, peerId: string, remotePeer?: string) {
+  constructor (stream: Stream, peerId: string, remotePeer?: string, end: 'child' | 'parent' = 'child') {
     this.stream = stream
     this.peerId = peerId
     this.remotePeer = remotePeer
@@ -84,12 +92,19 @@ export class RawLink {
         const end = bytes.indexOf(0)
         const received = JSON.parse(decoder.decode(end < 0 ? bytes : bytes.subarray(0, end))) as WireFrame
         this.frames.push(received)
-        if (received.kind === 'ping' && this.answerPings) this.envelope({ kind: 'pong', re: received.id, body: received.body })
+        if (received.kind === 'ping' && this.alive) this.envelope({ kind: 'pong', re: received.id, body: received.body })
         for (const listener of this.listeners) listener(received)
       }
     })
     stream.addEventListener('remoteCloseWrite', () => { this.remoteClosedWrite = true })
-    stream.addEventListener('close', event => { this.closeEvent = event })
+    stream.addEventListener('close', event => {
+      this.closeEvent = event
+      clearInterval(this.keepAlive)
+    })
+    this.keepAlive = setInterval(() => {
+      if (end === 'child' && this.alive && this.writable && Date.now() - this.lastSentAt >= KEEP_ALIVE_MS) this.envelope({ kind: 'ping', body: { t: performance.now() } })
+    }, KEEP_ALIVE_MS / 3)
+    this.keepAlive.unref()
   }
 
   /** The other side closed its side of the stream or reset it. */
@@ -103,6 +118,7 @@ export class RawLink {
   }
 
   raw (bytes: Uint8Array): void {
+    this.lastSentAt = Date.now()
     this.stream.send(bytes)
   }
 
@@ -110,6 +126,7 @@ export class RawLink {
   trySend (bytes: Uint8Array): boolean {
     if (!this.writable) return false
     try {
+      this.lastSentAt = Date.now()
       this.stream.send(bytes)
       return true
     } catch {
@@ -212,7 +229,7 @@ export class RawPeers {
     const node = await this.client(muxers, { listen: ['/ip4/127.0.0.1/tcp/0'] })
     const self = node.peerId.toString()
     await node.handle(LINK_PROTOCOL, (stream, connection) => {
-      onLink(new RawLink(stream, self, connection.remotePeer.toString()))
+      onLink(new RawLink(stream, self, connection.remotePeer.toString(), 'parent'))
     })
     const addr = node.getMultiaddrs()[0]?.toString()
     if (addr === undefined) throw new Error('the raw parent has no address')

@@ -30,8 +30,7 @@ export class Rooms {
     const node = new NodeProcess({ home: await this.homes.make(`mm-${name}-`), name, parent: parentAddr, bus: 'embedded:0', extraArgs, config })
     try {
       await node.start()
-      const url = (await node.status()).bus.url
-      if (url === null) throw new Error(`${name} has no bus`)
+      const url = await waitFor(`${name}'s embedded bus to listen`, async () => (await node.status()).bus.url ?? undefined)
       const made: Room = { node, bus: await BusProbe.connect(url) }
       this.all.push(made)
       if (assistant !== undefined) made.assistant = await new StandInAssistant(assistant).connect(url)

@@ -17,6 +17,11 @@ describe('status --tree', () => {
     const hub = await rooms.room('hub', { parent: brain })
     await rooms.room('kitchen', { parent: hub })
     await waitFor('the kitchen in the brain\'s tree', async () => (await treeOf(brain.node.home)).node.children[0]?.children[0]?.name === 'kitchen')
+    // a link's round trip is measured by its child end's pings, and its parent end hears it with the next one
+    await waitFor('the round trips of both links measured at both ends', async () => {
+      const [fromBrain, fromHub] = await Promise.all([treeOf(brain.node.home), treeOf(hub.node.home)])
+      return fromBrain.node.children[0]?.rttMs != null && fromHub.parent?.rttMs != null && fromHub.node.children[0]?.rttMs != null
+    })
 
     const drawn = await runCli(['status', '--tree', '--home', brain.node.home])
     expect(drawn.code).toBe(0)

@@ -36,7 +36,7 @@ describe('loadConfig', () => {
       bus: 'auto',
       muxers: ['yamux', 'mplex'],
       heartbeatMs: 5_000,
-      missedBeats: 3,
+      missedBeats: 2,
       reconnect: { initialMs: 250, maxMs: 3_000 },
       logLevel: 'info'
     })
@@ -51,7 +51,7 @@ describe('loadConfig', () => {
       bus: 'auto',
       muxers: ['yamux', 'mplex'],
       heartbeatMs: 5000,
-      missedBeats: 3,
+      missedBeats: 2,
       reconnect: { initialMs: 250, maxMs: 3000 },
       logLevel: 'info'
     }

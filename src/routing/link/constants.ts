@@ -10,8 +10,11 @@ export const DEFAULT_TTL = 16
 export const MAX_TTL = 64
 
 export const HEARTBEAT_INTERVAL_MS = 5_000
-/** The link is declared dead after this many heartbeat intervals without a single frame from the other side. */
-export const MISSED_BEATS = 3
+/**
+ * The link is declared dead after this many heartbeat intervals without a single frame from the other side:
+ * two (10 s) tolerate one lost ping, and find a dead link within 15 s.
+ */
+export const MISSED_BEATS = 2
 export const HANDSHAKE_TIMEOUT_MS = 10_000
 /** How long a write may wait for the other side to read before the link is given up. */
 export const DRAIN_TIMEOUT_MS = 10_000

@@ -205,7 +205,8 @@ export class LinkService implements Link, Startable {
       })
     }
     session.breach = (code, reason) => breach?.(peerId, code, reason) ?? { ok: false, code, message: reason }
-    session.startHeartbeat()
+    // the remote is our parent: this end is the child's
+    session.startHeartbeat(role === 'parent' ? 'child' : 'parent')
   }
 
   private handleInbound (stream: Stream, connection: Connection): void {

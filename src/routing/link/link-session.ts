@@ -74,6 +74,7 @@ export class LinkSession {
   private readonly log: Logger
   private readonly pending = new Map<string, Pending>()
   private lastHeardAt = Date.now()
+  private lastSentAt = 0
   private heartbeat?: ReturnType<typeof setInterval>
   private readonly outbox: Outbox
   /** error frames answer a flood of bad frames only this often: garbage is not answered one for one */
@@ -116,20 +117,27 @@ export class LinkSession {
   }
 
   /**
-   * Starts pinging; the link is closed when no whole frame is heard for `missedBeats` intervals (a peer that
-   * trickles a byte now and then, never finishing a frame, is as dead as a silent one).
+   * Starts the heartbeat. The child end of a link pings, and only when the link has been quiet one way or the
+   * other for an interval (a link that carries traffic both ways needs no ping); the parent end only answers, so
+   * a hub's idle children cost it one small frame in and one out per interval each. Either end closes the link
+   * when no whole frame is heard for `missedBeats` intervals (a peer that trickles a byte now and then, never
+   * finishing a frame, is as dead as a silent one); silence is checked four times an interval, so a dead link is
+   * found at most a quarter interval after that.
    */
-  startHeartbeat (): void {
+  startHeartbeat (end: 'child' | 'parent'): void {
     if (this.heartbeat !== undefined || !this.isOpen) return
     const { heartbeatMs, missedBeats } = this.init
     this.heartbeat = setInterval(() => {
-      const silentMs = Date.now() - this.lastHeardAt
+      const now = Date.now()
+      const silentMs = now - this.lastHeardAt
       if (silentMs > heartbeatMs * missedBeats) {
         this.abort(`no heartbeat for ${(silentMs / 1000).toFixed(1)} s`)
         return
       }
-      this.send(LinkKind.ping, { t: performance.now() }, {}, { waitForDrain: false }).catch(() => {})
-    }, heartbeatMs)
+      if (end === 'child' && Math.max(silentMs, now - this.lastSentAt) >= heartbeatMs) {
+        this.send(LinkKind.ping, { t: performance.now(), ...(this.rttMs === undefined ? {} : { rtt: this.rttMs }) }, {}, { waitForDrain: false }).catch(() => {})
+      }
+    }, heartbeatMs / 4)
     this.heartbeat.unref()
   }
 
@@ -152,6 +160,7 @@ export class LinkSession {
     if (options.re !== undefined) envelope.re = options.re
     if (options.attachment !== undefined) envelope.attachment = options.attachment
     const taken = this.outbox.enqueue(encodeFrame(envelope, this.init.maxFrameBytes))
+    this.lastSentAt = Date.now()
     if (waitForDrain) await taken
     return envelope
   }
@@ -290,6 +299,8 @@ export class LinkSession {
     switch (envelope.kind) {
       case LinkKind.ping: {
         const ping = parseUntrusted(PingSchema, envelope.body)
+        // the child end measures the round trip, and tells it with its pings
+        if (ping.data?.rtt !== undefined) this.rttMs = ping.data.rtt
         void this.send(LinkKind.pong, ping.success ? ping.data : {}, { re: envelope.id }, { waitForDrain: false }).catch(() => {})
         return
       }

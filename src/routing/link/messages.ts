@@ -67,7 +67,8 @@ export type ErrorBody = z.infer<typeof ErrorBodySchema>
 
 export const ByeSchema = z.object({ reason: z.string().max(1024) })
 
-export const PingSchema = z.object({ t: z.number() })
+/** `rtt`: the round trip the child end last measured, so that its parent knows it too */
+export const PingSchema = z.object({ t: z.number(), rtt: z.number().nonnegative().optional() })
 
 /** Codes carried in `error` frames. */
 export type LinkErrorCode =
