@@ -101,3 +101,24 @@ export async function rawWsMessagesPerSecond (messages: number, message: string)
     peer.stop()
   }
 }
+
+/** Round trips of a bus-sized JSON message to a websocket peer that parses it and sends it back, in milliseconds. */
+export async function rawWsRoundTrip (samples: number, message: string): Promise<number[]> {
+  const peer = await startHelper('./ws-sink.ts', ['echo'])
+  const socket = new WebSocket(`ws://127.0.0.1:${peer.port}`)
+  try {
+    await new Promise<void>((resolve, reject) => { socket.once('open', () => { resolve() }).once('error', reject) })
+    const times: number[] = []
+    for (let i = 0; i < samples; i++) {
+      const back = new Promise(resolve => socket.once('message', resolve))
+      const started = performance.now()
+      socket.send(message)
+      await back
+      times.push(performance.now() - started)
+    }
+    return times
+  } finally {
+    socket.terminate()
+    peer.stop()
+  }
+}

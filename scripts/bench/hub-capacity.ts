@@ -24,10 +24,11 @@
  *   samples (taken across heartbeats, which drive scavenges and incremental marking) is the closest to a
  *   post-GC figure that sampling gets, an upper bound on the live heap. RSS, too, is what the OS reports,
  *   including pages V8 and the allocator keep after freeing them. This is what the hub's owner would see.
- *   For comparison only (logged, not returned): the hub is started with `--inspect=127.0.0.1:0` (loopback,
+ *   Beside them (`rss_per_child_gc_kb`, `heap_per_child_gc_kb`): the hub is started with `--inspect=127.0.0.1:0` (loopback,
  *   random port), and after each set of samples a full GC is forced through the inspector
  *   (`HeapProfiler.collectGarbage`, twice): the per-child figures after it are the live cost.
- * - Also logged: the hub's CPU (share of one core) idle and while holding every child (heartbeats only).
+ * - `held_cpu_percent`: the hub's CPU (share of one core) while holding every child, idle but for heartbeats
+ *   (the idle hub's before them is logged).
  *
  * - `first_attempt_linked`: children linked at their first attempt. Each attempt has the 5 s limit a real node's
  *   parent link gives one; like a real node, a child whose attempt failed tries again after the node's default
@@ -55,6 +56,11 @@ export interface HubCapacityOptions {
 
 export interface HubCapacityResult {
   children_held: number
+  /** the same after a forced full GC: the live cost */
+  rss_per_child_gc_kb: number
+  heap_per_child_gc_kb: number
+  /** the hub's CPU holding every child, idle but for heartbeats, in percent of one core */
+  held_cpu_percent: number
   rss_per_child_kb: number
   heap_per_child_kb: number
   connect_all_s: number
@@ -67,7 +73,7 @@ const SWARM = fileURLToPath(new URL('./child-swarm.ts', import.meta.url))
 /** the realistic default, not the 500 ms of the test helpers */
 const HEARTBEAT_MS = 5_000
 /** dials in flight per swarm process */
-const CONCURRENCY_PER_PROCESS = 32
+const DEFAULT_CONCURRENCY_PER_PROCESS = 32
 /** libp2p's `maxIncomingPendingConnections`, fixed by src/node/mesh-node.ts */
 const HUB_MAX_PENDING = 256
 const SAMPLES = 5
@@ -111,11 +117,11 @@ class Swarm {
   private readonly proc: ChildProcess
   private readonly exited: Promise<void>
 
-  constructor (name: string, count: number, hubAddr: string, onEvent: (event: SwarmEvent) => void) {
+  constructor (name: string, count: number, hubAddr: string, concurrency: number, onEvent: (event: SwarmEvent) => void) {
     this.name = name
     this.count = count
     this.proc = spawn(process.execPath, [SWARM, '--hub', hubAddr, '--count', String(count), '--prefix', name,
-      '--concurrency', String(CONCURRENCY_PER_PROCESS), '--heartbeat-ms', String(HEARTBEAT_MS)], { stdio: ['pipe', 'pipe', 'pipe'] })
+      '--concurrency', String(concurrency), '--heartbeat-ms', String(HEARTBEAT_MS)], { stdio: ['pipe', 'pipe', 'pipe'] })
     this.exited = new Promise(resolve => this.proc.once('exit', code => { this.exitCode = code; resolve() }))
     let pending = ''
     this.proc.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
@@ -248,10 +254,12 @@ async function sampleHub (hub: NodeProcess): Promise<{ rss: number, heap: number
   return { rss, heap, last }
 }
 
-export async function benchHubCapacity (options: { children: number, processes: number, log: (line: string) => void }): Promise<HubCapacityResult> {
+/** `concurrency`: dials in flight per swarm process (all of a swarm's children at once, to time a burst of links). */
+export async function benchHubCapacity (options: { children: number, processes: number, concurrency?: number, log: (line: string) => void }): Promise<HubCapacityResult> {
   const { log } = options
   const children = Math.max(1, Math.floor(options.children))
   const processes = Math.max(1, Math.min(Math.floor(options.processes), children))
+  const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY_PER_PROCESS
   const started = Date.now()
   const elapsed = (): string => `${((Date.now() - started) / 1000).toFixed(1)} s`
 
@@ -277,11 +285,11 @@ export async function benchHubCapacity (options: { children: number, processes: 
   })
   const swarms: Swarm[] = []
   try {
-    log(`hub-capacity: ${children} children in ${processes} swarm processes, ${CONCURRENCY_PER_PROCESS} dials in flight per process; ` +
+    log(`hub-capacity: ${children} children in ${processes} swarm processes, ${concurrency} dials in flight per process; ` +
       `hub config raised for a single source address: maxConnections ${maxConnections}, maxInboundPerIpPerSecond ${maxInboundPerIpPerSecond} ` +
       `(every child dials from 127.0.0.1); heartbeat ${HEARTBEAT_MS} ms`)
-    if (processes * CONCURRENCY_PER_PROCESS > HUB_MAX_PENDING) {
-      log(`hub-capacity: warning: ${processes * CONCURRENCY_PER_PROCESS} dials in flight exceed the hub's maxIncomingPendingConnections (${HUB_MAX_PENDING}); expect refusals`)
+    if (processes * concurrency > HUB_MAX_PENDING) {
+      log(`hub-capacity: warning: ${processes * concurrency} dials in flight exceed the hub's maxIncomingPendingConnections (${HUB_MAX_PENDING}); expect refusals`)
     }
     // the inspector (loopback, random port) is only there to force a GC for the logged live-cost figure
     const nodeOptions = process.env.NODE_OPTIONS
@@ -308,7 +316,7 @@ export async function benchHubCapacity (options: { children: number, processes: 
     }
     for (let k = 0; k < processes; k++) {
       const count = Math.floor(children / processes) + (k < children % processes ? 1 : 0)
-      swarms.push(new Swarm(`s${k}`, count, hubAddr, onEvent))
+      swarms.push(new Swarm(`s${k}`, count, hubAddr, concurrency, onEvent))
     }
 
     await sleep(3_000)
@@ -372,8 +380,14 @@ export async function benchHubCapacity (options: { children: number, processes: 
       for (const [reason, n] of reasons) log(`hub-capacity: a proven link dropped ×${n}: ${reason}`)
     }
     const perChild = Math.max(1, held)
+    const perChildAfterGc = (field: 'rssBytes' | 'heapUsedBytes'): number => beforeGc === undefined || afterGc === undefined
+      ? Number.NaN
+      : round1((afterGc.process[field] - beforeGc.process[field]) / perChild / 1024)
     const result: HubCapacityResult = {
       children_held: held,
+      rss_per_child_gc_kb: perChildAfterGc('rssBytes'),
+      heap_per_child_gc_kb: perChildAfterGc('heapUsedBytes'),
+      held_cpu_percent: round1(heldCpu * 100),
       rss_per_child_kb: round1((after.rss - before.rss) / perChild / 1024),
       heap_per_child_kb: round1((after.heap - before.heap) / perChild / 1024),
       connect_all_s: Math.round(connectAllS * 100) / 100,
@@ -387,10 +401,8 @@ export async function benchHubCapacity (options: { children: number, processes: 
       `heap ${result.hub_heap_mb} MB; per child ${result.rss_per_child_kb} KB RSS, ${result.heap_per_child_kb} KB heap; ` +
       `swarms ${round1(swarmsNow.reduce((a, b) => a + b, 0) / MB)} MB RSS together`)
     if (beforeGc !== undefined && afterGc !== undefined) {
-      const rssGc = (afterGc.process.rssBytes - beforeGc.process.rssBytes) / perChild / 1024
-      const heapGc = (afterGc.process.heapUsedBytes - beforeGc.process.heapUsedBytes) / perChild / 1024
       log(`hub-capacity: after a forced GC (live cost): hub rss ${round1(afterGc.process.rssBytes / MB)} MB, heap ${round1(afterGc.process.heapUsedBytes / MB)} MB; ` +
-        `per child ${round1(rssGc)} KB RSS, ${round1(heapGc)} KB heap`)
+        `per child ${result.rss_per_child_gc_kb} KB RSS, ${result.heap_per_child_gc_kb} KB heap`)
     }
     log(`hub-capacity: hub cpu holding ${held} children (heartbeats only): ${Math.round(heldCpu * 100)}% of one core, over ${((HEARTBEAT_MS + 2_000 + (SAMPLES - 1) * SAMPLE_INTERVAL_MS) / 1000).toFixed(0)} s`)
 

@@ -13,22 +13,73 @@ import { startMeshPair } from './mesh-pair.ts'
 /** A protocol with no framing at all: the libp2p stack's own figure. */
 export const BARE_STREAM_PROTOCOL = '/mycroft-mesh/bench/bare/1.0.0'
 
-/** Payload bytes per second one way: `chunkBytes`-sized envelopes over a link, then the same bytes over a bare stream. */
-export async function linkBytesPerSecond (bytes: number, chunkBytes: number): Promise<{ link: number, bare: number }> {
+/** Bytes sent back as they come: a round trip of the libp2p stack alone. */
+export const ECHO_STREAM_PROTOCOL = '/mycroft-mesh/bench/echo/1.0.0'
+
+/** Round trips of `bytes` over a bare libp2p stream (same TCP, Noise, yamux) to a peer in another process, in ms. */
+export async function bareStreamRoundTrip (samples: number, bytes = 200): Promise<number[]> {
+  const { addr, stop } = await startSink()
+  const node = await linkPeer('source')
+  try {
+    const stream = await node.dialProtocol(multiaddr(addr), ECHO_STREAM_PROTOCOL)
+    const payload = new Uint8Array(bytes).fill(120)
+    const times: number[] = []
+    for (let i = 0; i < samples; i++) {
+      let got = 0
+      const started = performance.now()
+      await new Promise<void>(resolve => {
+        const onMessage = (event: { data: { byteLength: number } }): void => {
+          got += event.data.byteLength
+          if (got < bytes) return
+          stream.removeEventListener('message', onMessage)
+          resolve()
+        }
+        stream.addEventListener('message', onMessage)
+        stream.send(payload)
+      })
+      times.push(performance.now() - started)
+    }
+    return times
+  } finally {
+    await node.stop()
+    stop()
+  }
+}
+
+/**
+ * Payload bytes per second one way: `chunkBytes`-sized envelopes over a link, and the same bytes over a bare
+ * stream to the same peer, in interleaved rounds (a warm-up of each first, then each round in the other order
+ * than the last), so that neither is measured on a colder or busier machine than the other.
+ */
+export async function linkBytesPerSecond (bytes: number, chunkBytes: number, rounds: number): Promise<{ link: number[], bare: number[] }> {
   const { addr, stop } = await startSink()
   const node = await linkPeer('source')
   try {
     const { session } = await node.services.link.linkToParent([multiaddr(addr)])
     const chunk = new Uint8Array(chunkBytes).fill(120)
-    const started = performance.now()
-    for (let sent = 0; sent < bytes; sent += chunkBytes) await session.send('blob', {}, { attachment: chunk })
-    const reply = await session.request('blob-end', {}, { timeoutMs: 120_000 })
-    const linkSeconds = (performance.now() - started) / 1000
-    const received = (reply.body as { bytes: number }).bytes
-    if (received < bytes) throw new Error(`the sink had ${received} of ${bytes} bytes`)
-
-    const bare = await sendBare(node, addr, bytes, chunk)
-    return { link: bytes / linkSeconds, bare }
+    const overLink = async (total: number): Promise<number> => {
+      const started = performance.now()
+      for (let sent = 0; sent < total; sent += chunkBytes) await session.send('blob', {}, { attachment: chunk })
+      const reply = await session.request('blob-end', {}, { timeoutMs: 120_000 })
+      const received = (reply.body as { bytes: number }).bytes
+      if (received < total) throw new Error(`the sink had ${received} of ${total} bytes`)
+      return total / ((performance.now() - started) / 1000)
+    }
+    const warmUp = Math.min(bytes, 32 * 2 ** 20)
+    await overLink(warmUp)
+    await sendBare(node, addr, warmUp, chunk)
+    const link: number[] = []
+    const bare: number[] = []
+    for (let round = 0; round < rounds; round++) {
+      if (round % 2 === 0) {
+        link.push(await overLink(bytes))
+        bare.push(await sendBare(node, addr, bytes, chunk))
+      } else {
+        bare.push(await sendBare(node, addr, bytes, chunk))
+        link.push(await overLink(bytes))
+      }
+    }
+    return { link, bare }
   } finally {
     await node.stop()
     stop()

@@ -7,14 +7,14 @@ import { writeFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { benchAskOverhead } from './ask-overhead.ts'
 import { benchCliStatus } from './cli-status.ts'
-import { rawTcpRoundTrip, rawTcpThroughput, rawWsMessagesPerSecond } from './baselines.ts'
+import { rawTcpRoundTrip, rawTcpThroughput, rawWsMessagesPerSecond, rawWsRoundTrip } from './baselines.ts'
 import { benchFileTransfer } from './file-transfer.ts'
 import { benchHubCapacity } from './hub-capacity.ts'
 import { benchSkillsTree } from './skills-tree.ts'
-import { linkBusMessagesPerSecond, linkBytesPerSecond } from './link-throughput.ts'
+import { bareStreamRoundTrip, linkBusMessagesPerSecond, linkBytesPerSecond } from './link-throughput.ts'
 import { benchRelink } from './relink.ts'
 import { benchNodeWeight } from './node-weight.ts'
-import { describeMachine, round } from './stats.ts'
+import { describeMachine, quantile, round, spread } from './stats.ts'
 import { ensureBundle } from '../../support/bundle.ts'
 
 const { values: flags } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' }, only: { type: 'string' } } })
@@ -46,13 +46,22 @@ const sections: Record<string, () => Promise<void>> = {
     figures.raw_tcp_rtt_p50_ms = round(tcpRtt.p50, 4)
     figures.raw_tcp_rtt_p99_ms = round(tcpRtt.p99, 4)
 
-    log('ask overhead, one hop')
-    const asks = await benchAskOverhead({ sequential: size.asks, concurrency: 100, concurrentRounds: size.rounds, log })
-    const rttNote = `raw TCP RTT p50 ${round(tcpRtt.p50, 3)} ms`
-    record({ key: 'ask_overhead_p50_ms', figure: 'ask overhead p50, 1 at a time', value: round(asks.one.p50_ms), unit: 'ms', baseline: `${round(asks.one.p50_ms / tcpRtt.p50, 1)}× ${rttNote}`, target: '≤ 1', met: asks.one.p50_ms <= 1 })
+    log('ask overhead, one hop, in rounds beside the floor of its path: two websocket round trips (to the child\'s bus, to the parent\'s) and one over a bare libp2p stream')
+    const floor = async (): Promise<number> => {
+      const ws = quantile(await rawWsRoundTrip(200, BUS_MESSAGE), 0.5)
+      const libp2p = quantile(await bareStreamRoundTrip(200), 0.5)
+      return 2 * ws + libp2p
+    }
+    const asks = await benchAskOverhead({ sequential: size.asks, concurrency: 100, concurrentRounds: size.rounds, floor, log })
+    const floorRatio = spread(asks.floorRatios, 2)
+    const floorMs = spread(asks.floorMs, 3)
+    record({ key: 'ask_overhead_p50_ms', figure: 'ask overhead p50, 1 at a time', value: round(asks.one.p50_ms), unit: 'ms', baseline: `floor ${floorMs.median} ms (rounds ${floorMs.text}); raw TCP RTT p50 ${round(tcpRtt.p50, 3)} ms` })
+    record({ key: 'ask_overhead_floor_ratio', figure: 'ask overhead / the floor of its path', value: floorRatio.median, unit: '×', baseline: `median of ${asks.floorRatios.length} rounds, ${floorRatio.text}`, target: '≤ 1.5', met: floorRatio.median <= 1.5 })
     record({ key: 'ask_overhead_p99_ms', figure: 'ask overhead p99, 1 at a time', value: round(asks.one.p99_ms), unit: 'ms', baseline: `raw TCP RTT p99 ${round(tcpRtt.p99, 3)} ms` })
     record({ key: 'ask_overhead_100_p50_ms', figure: 'ask overhead p50, 100 at once', value: round(asks.concurrent.p50_ms), unit: 'ms' })
-    record({ key: 'ask_overhead_100_p99_ms', figure: 'ask overhead p99, 100 at once', value: round(asks.concurrent.p99_ms), unit: 'ms', target: '≤ 5', met: asks.concurrent.p99_ms <= 5 })
+    const oneBusRatio = asks.concurrent.p99_ms / asks.oneBus.p99_ms
+    record({ key: 'ask_overhead_100_p99_ms', figure: 'ask overhead p99, 100 at once', value: round(asks.concurrent.p99_ms), unit: 'ms', baseline: `${round(oneBusRatio, 2)}× the same 100 on one bus, no mesh (p99 ${round(asks.oneBus.p99_ms)} ms)`, target: '≤ 1.5× one bus', met: oneBusRatio <= 1.5 })
+    figures.ask_one_bus_100_p99_ms = round(asks.oneBus.p99_ms)
   },
   link: async () => {
     log('baseline: raw websocket messages per second')
@@ -65,12 +74,18 @@ const sections: Record<string, () => Promise<void>> = {
     log('baseline: raw TCP throughput')
     const tcpRate = await rawTcpThroughput(size.tcpBytes, CHUNK)
     figures.raw_tcp_mib_per_s = round(tcpRate / 2 ** 20, 1)
-    log('link throughput, and a bare libp2p stream beside it')
-    const { link: linkRate, bare: bareRate } = await linkBytesPerSecond(size.tcpBytes, CHUNK)
-    figures.link_mib_per_s = round(linkRate / 2 ** 20, 1)
-    figures.libp2p_stream_mib_per_s = round(bareRate / 2 ** 20, 1)
-    record({ key: 'link_throughput_ratio_vs_tcp', figure: 'link throughput / raw TCP', value: round(linkRate / tcpRate), unit: '×', baseline: `${figures.link_mib_per_s} vs ${figures.raw_tcp_mib_per_s} MiB/s`, target: '≥ 0.5', met: linkRate / tcpRate >= 0.5 })
-    record({ key: 'link_throughput_ratio_vs_libp2p', figure: 'link throughput / bare libp2p stream', value: round(linkRate / bareRate), unit: '×', baseline: `bare stream ${figures.libp2p_stream_mib_per_s} MiB/s = ${round(bareRate / tcpRate)}× raw TCP` })
+    log(`link throughput, and a bare libp2p stream to the same peer, in ${size.rounds} interleaved rounds`)
+    const throughput = await linkBytesPerSecond(size.tcpBytes, CHUNK, size.rounds)
+    const linkRate = spread(throughput.link.map(rate => rate / 2 ** 20)).median
+    const bareRate = spread(throughput.bare.map(rate => rate / 2 ** 20)).median
+    const perRound = spread(throughput.link.map((rate, i) => rate / (throughput.bare[i] ?? Number.NaN)), 2)
+    figures.link_mib_per_s = linkRate
+    figures.libp2p_stream_mib_per_s = bareRate
+    const tcpMib = tcpRate / 2 ** 20
+    record({ key: 'link_throughput_ratio_vs_tcp', figure: 'link throughput / raw TCP', value: round(linkRate / tcpMib), unit: '×', baseline: `${linkRate} vs ${figures.raw_tcp_mib_per_s} MiB/s (medians)`, target: '≥ 0.5', met: linkRate / tcpMib >= 0.5 })
+    // a link rides the bare stream: above 1 is a measurement error, and the figure says so rather than pass for a result
+    const impossible = perRound.median > 1 ? '; ABOVE 1: A MEASUREMENT ERROR, not a result' : ''
+    record({ key: 'link_throughput_ratio_vs_libp2p', figure: 'link throughput / bare libp2p stream', value: perRound.median, unit: '×', baseline: `median of ${size.rounds} rounds, ${perRound.text}; bare stream ${bareRate} MiB/s = ${round(bareRate / tcpMib)}× raw TCP${impossible}` })
   },
   files: async () => {
     log(`files: ${size.fileBytes / 2 ** 20} MiB over one hop, ${size.fileRounds} rounds beside a bare stream`)
@@ -95,12 +110,17 @@ const sections: Record<string, () => Promise<void>> = {
     log(`hub capacity: ${size.children} children over ${size.processes} processes`)
     const hub = await benchHubCapacity({ children: size.children, processes: size.processes, log })
     record({ key: 'children_held', figure: 'children held by one hub', value: hub.children_held, unit: 'children', baseline: `of ${size.children}`, target: `${size.children}`, met: hub.children_held === size.children })
-    record({ key: 'rss_per_child_kb', figure: 'hub RSS per child', value: round(hub.rss_per_child_kb, 1), unit: 'KB', target: '≤ 100', met: hub.rss_per_child_kb <= 100 })
-    record({ key: 'heap_per_child_kb', figure: 'hub heap per child', value: round(hub.heap_per_child_kb, 1), unit: 'KB' })
+    record({ key: 'rss_per_child_kb', figure: 'hub RSS per child, sampled', value: round(hub.rss_per_child_kb, 1), unit: 'KB', baseline: `${round(hub.rss_per_child_kb / hub.rss_per_child_gc_kb, 2)}× the live cost`, target: '≤ 60, ≤ 1.5× live', met: hub.rss_per_child_kb <= 60 && hub.rss_per_child_kb <= 1.5 * hub.rss_per_child_gc_kb })
+    record({ key: 'rss_per_child_gc_kb', figure: 'hub RSS per child, after a forced GC', value: hub.rss_per_child_gc_kb, unit: 'KB', baseline: `heap ${hub.heap_per_child_gc_kb} KB`, target: '≤ 60', met: hub.rss_per_child_gc_kb <= 60 })
+    record({ key: 'heap_per_child_kb', figure: 'hub heap per child, sampled', value: round(hub.heap_per_child_kb, 1), unit: 'KB' })
+    record({ key: 'hub_idle_cpu_percent', figure: `hub CPU holding ${hub.children_held} idle children`, value: hub.held_cpu_percent, unit: '% of a core', target: '≤ 2', met: hub.held_cpu_percent <= 2 })
     record({ key: 'connect_all_s', figure: 'time to link them all', value: round(hub.connect_all_s, 1), unit: 's', baseline: `${hub.first_attempt_linked} at the first attempt` })
     figures.first_attempt_linked = hub.first_attempt_linked
     figures.hub_rss_mb = round(hub.hub_rss_mb, 1)
     figures.hub_heap_mb = round(hub.hub_heap_mb, 1)
+    log('200 children linking at once')
+    const burst = await benchHubCapacity({ children: 200, processes: 1, concurrency: 200, log })
+    record({ key: 'burst_200_link_s', figure: '200 children linking at once', value: round(burst.connect_all_s, 2), unit: 's', baseline: `${burst.first_attempt_linked} at the first attempt`, target: '≤ 3', met: burst.connect_all_s <= 3 && burst.children_held === 200 })
   },
   relink: async () => {
     log('re-link after the parent restarts')

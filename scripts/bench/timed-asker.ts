@@ -29,28 +29,43 @@ async function instantResponder (url: string): Promise<{ spentMs: Map<string, nu
 export interface TimedAsker {
   /** asks one question; resolves with the milliseconds the mesh took to answer it */
   ask: () => Promise<number>
+  /** the baseline: one question put straight on the responder's own bus (no mesh), answered there, timed the same way */
+  askOnOneBus: () => Promise<number>
   close: () => void
 }
 
 export async function timedAsker (pair: MeshPair): Promise<TimedAsker> {
   const responder = await instantResponder(pair.parentBusUrl)
   const waiting = new Map<string, (at: number) => void>()
-  pair.childBus.onMessage(message => {
+  const onSpeak = (message: BusMessage): void => {
     if (message.type !== 'speak') return
     const question = String(message.data.utterance).replace(/^answer to /, '')
     waiting.get(question)?.(performance.now())
-  })
+  }
+  pair.childBus.onMessage(onSpeak)
+  pair.parentBus.onMessage(onSpeak)
   let asked = 0
-  const ask = async (): Promise<number> => {
-    const question = `question ${++asked}`
+  const timed = async (question: string, put: () => void): Promise<number> => {
     const answered = new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => { reject(new Error(`no answer to "${question}" within 15 s`)) }, 15_000)
       waiting.set(question, at => { clearTimeout(timer); waiting.delete(question); resolve(at) })
     })
     const started = performance.now()
-    pair.childBus.emit({ type: 'complete_intent_failure', data: { utterances: [question], lang: 'en-US' }, context: { source: 'audio', destination: ['skills'], session: { session_id: 'default' } } })
+    put()
     const at = await answered
     return at - started - (responder.spentMs.get(question) ?? 0)
   }
-  return { ask, close: responder.close }
+  const ask = async (): Promise<number> => {
+    const question = `question ${++asked}`
+    return timed(question, () => {
+      pair.childBus.emit({ type: 'complete_intent_failure', data: { utterances: [question], lang: 'en-US' }, context: { source: 'audio', destination: ['skills'], session: { session_id: 'default' } } })
+    })
+  }
+  const askOnOneBus = async (): Promise<number> => {
+    const question = `solo question ${++asked}`
+    return timed(question, () => {
+      pair.parentBus.emit({ type: 'recognizer_loop:utterance', data: { utterances: [question], lang: 'en-US' }, context: { source: 'bench', destination: 'skills', session: { session_id: `bench-${asked}` } } })
+    })
+  }
+  return { ask, askOnOneBus, close: responder.close }
 }

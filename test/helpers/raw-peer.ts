@@ -79,6 +79,8 @@ export class RawLink {
   private readonly listeners = new Set<(received: WireFrame) => void>()
   private seen = 0
   private lastSentAt = Date.now()
+  /** the handshake is done (a welcome came): from then on, a child end pings as a node does */
+  private welcomed = false
   private readonly keepAlive: ReturnType<typeof setInterval>
 
   constructor (stream: Stream, peerId: string, remotePeer?: string, end: 'child' | 'parent' = 'child') {
@@ -92,6 +94,7 @@ export class RawLink {
         const end = bytes.indexOf(0)
         const received = JSON.parse(decoder.decode(end < 0 ? bytes : bytes.subarray(0, end))) as WireFrame
         this.frames.push(received)
+        if (received.kind === 'welcome') this.welcomed = true
         if (received.kind === 'ping' && this.alive) this.envelope({ kind: 'pong', re: received.id, body: received.body })
         for (const listener of this.listeners) listener(received)
       }
@@ -102,7 +105,7 @@ export class RawLink {
       clearInterval(this.keepAlive)
     })
     this.keepAlive = setInterval(() => {
-      if (end === 'child' && this.alive && this.writable && Date.now() - this.lastSentAt >= KEEP_ALIVE_MS) this.envelope({ kind: 'ping', body: { t: performance.now() } })
+      if (end === 'child' && this.welcomed && this.alive && this.writable && Date.now() - this.lastSentAt >= KEEP_ALIVE_MS) this.envelope({ kind: 'ping', body: { t: performance.now() } })
     }, KEEP_ALIVE_MS / 3)
     this.keepAlive.unref()
   }

@@ -127,17 +127,23 @@ export class LinkSession {
   startHeartbeat (end: 'child' | 'parent'): void {
     if (this.heartbeat !== undefined || !this.isOpen) return
     const { heartbeatMs, missedBeats } = this.init
+    const tickMs = heartbeatMs / 4
+    let lastTickAt = Date.now()
     this.heartbeat = setInterval(() => {
       const now = Date.now()
+      const late = now - lastTickAt > 2 * tickMs
+      lastTickAt = now
       const silentMs = now - this.lastHeardAt
-      if (silentMs > heartbeatMs * missedBeats) {
+      // a tick that comes late means this node was too busy to listen: what the other side sent meanwhile is
+      // still waiting to be read, so silence is judged at the next tick, not now
+      if (silentMs > heartbeatMs * missedBeats && !late) {
         this.abort(`no heartbeat for ${(silentMs / 1000).toFixed(1)} s`)
         return
       }
       if (end === 'child' && Math.max(silentMs, now - this.lastSentAt) >= heartbeatMs) {
         this.send(LinkKind.ping, { t: performance.now(), ...(this.rttMs === undefined ? {} : { rtt: this.rttMs }) }, {}, { waitForDrain: false }).catch(() => {})
       }
-    }, heartbeatMs / 4)
+    }, tickMs)
     this.heartbeat.unref()
   }
 
