@@ -207,7 +207,8 @@ async function cpuSeconds (pid: number | undefined): Promise<number> {
 
 /** Forces full garbage collections in the hub through its inspector (started with --inspect=127.0.0.1:0). */
 async function forceGc (hub: NodeProcess): Promise<void> {
-  const url = /Debugger listening on (ws:\/\/\S+)/.exec(hub.stderr)?.[1]
+  // the last one: `start` becomes itself again with its V8 flags (bin/mycroft-mesh.js), and listens anew
+  const url = [...hub.stderr.matchAll(/Debugger listening on (ws:\/\/\S+)/g)].pop()?.[1]
   if (url === undefined) throw new Error('the hub has no inspector address in its stderr')
   const ws = new WebSocket(url)
   try {

@@ -83,6 +83,8 @@ function sameHash (a: string, b: string): boolean {
 export class TrustStore {
   readonly path: string
   private data: TrustFile
+  /** the peers by peer id: every envelope of every link is judged by its sender's record */
+  private byPeerId: Map<string, PeerRecord>
   private writing: Promise<void> = Promise.resolve()
   /** last-seen times not yet written */
   private readonly seenAt = new Map<string, string>()
@@ -92,6 +94,7 @@ export class TrustStore {
   private constructor (path: string, data: TrustFile) {
     this.path = path
     this.data = data
+    this.byPeerId = new Map(data.peers.map(peer => [peer.peerId, peer]))
   }
 
   static async open (path: string): Promise<TrustStore> {
@@ -122,7 +125,7 @@ export class TrustStore {
   }
 
   peer (peerId: string): PeerRecord | undefined {
-    const peer = this.data.peers.find(candidate => candidate.peerId === peerId)
+    const peer = this.byPeerId.get(peerId)
     return peer === undefined ? undefined : this.withSeen(peer)
   }
 
@@ -178,7 +181,7 @@ export class TrustStore {
    * close: a peer that re-links in a loop must not make this node rewrite its trust store on every link.
    */
   seen (peerId: string): void {
-    if (this.data.peers.every(peer => peer.peerId !== peerId)) return
+    if (!this.byPeerId.has(peerId)) return
     this.seenAt.set(peerId, new Date().toISOString())
     this.seenTimer ??= setTimeout(() => { void this.writeSeen() }, SEEN_WRITE_DELAY_MS).unref()
   }
@@ -308,6 +311,7 @@ export class TrustStore {
     next.peers = next.peers.map(peer => seen.has(peer.peerId) ? { ...peer, lastSeen: seen.get(peer.peerId) ?? peer.lastSeen } : peer)
     await writeFileAtomic(this.path, `${JSON.stringify(next, null, 2)}\n`, 0o600)
     this.data = next
+    this.byPeerId = new Map(next.peers.map(peer => [peer.peerId, peer]))
     for (const [peerId, at] of seen) if (this.seenAt.get(peerId) === at) this.seenAt.delete(peerId)
   }
 }

@@ -86,3 +86,40 @@ export function batchYamuxWindowUpdates (log: Logger): boolean {
   windowUpdatesBatched = true
   return true
 }
+
+type SocketConnection = { socket?: { cork?: () => void, uncork?: () => void }, sendData?: (data: unknown) => unknown }
+const writesCoalesced = new WeakSet<object>()
+
+/**
+ * @libp2p/tcp 11 writes each buffer of a message with its own `socket.write`, and Noise hands it every message as
+ * two (the length, then the ciphertext): two system calls, and with Nagle off two packets, for each frame a link
+ * sends — on an idle hub, most of what its children's heartbeats cost it. The socket is now corked while one
+ * message is written, so it leaves in one writev. The TCP connection class is not exported, so it is patched
+ * through the first connection that opens. Upstream: no js-libp2p issue for it yet.
+ */
+export function oneWritePerMessage (node: Libp2p, log: Logger): void {
+  const patch = (event: CustomEvent<unknown>): void => {
+    const maConn = (event.detail as { maConn?: unknown }).maConn
+    if (typeof maConn !== 'object' || maConn === null) return
+    const proto = Object.getPrototypeOf(maConn) as SocketConnection
+    node.removeEventListener('connection:open', patch)
+    if (writesCoalesced.has(proto)) return
+    writesCoalesced.add(proto)
+    const sendData = proto.sendData
+    const socket = (maConn as SocketConnection).socket
+    if (typeof sendData !== 'function' || typeof socket?.cork !== 'function' || typeof socket.uncork !== 'function') {
+      cannotApply(log, 'one write per message', '@libp2p/tcp', 'its connections have no sendData, or no socket to cork')
+      return
+    }
+    proto.sendData = function (this: Required<SocketConnection>, data: unknown) {
+      const corked = this.socket
+      corked.cork?.()
+      try {
+        return sendData.call(this, data)
+      } finally {
+        corked.uncork?.()
+      }
+    }
+  }
+  node.addEventListener('connection:open', patch)
+}

@@ -3,7 +3,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { mplex } from '@libp2p/mplex'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
-import { batchYamuxWindowUpdates, linearGetConnections } from './libp2p-fixes.ts'
+import { batchYamuxWindowUpdates, linearGetConnections, oneWritePerMessage } from './libp2p-fixes.ts'
 import { noiseCrypto } from './noise-crypto.ts'
 import { UserError, errorMessage, type Logger } from '../common/index.ts'
 import type { ConnectionGater, PrivateKey, ServiceMap } from '@libp2p/interface'
@@ -54,6 +54,7 @@ export async function createMeshLibp2p<S extends ServiceMap> (init: StackInit<S>
   }
   const node = await createLibp2p(options).catch((err: unknown) => { throw listenError(err, init.listen ?? []) })
   linearGetConnections(node, init.log)
+  oneWritePerMessage(node, init.log)
   return node
 }
 
