@@ -97,3 +97,32 @@ describe('linear getConnections', () => {
     expect(lines).toEqual([])
   })
 })
+
+describe('one write per message', () => {
+  it('each frame a link sends leaves its socket in one system call, length and ciphertext together', async () => {
+    const sink = await linkPeer('sink', ['/ip4/127.0.0.1/tcp/0'])
+    const source = await linkPeer('source')
+    stops.push(async () => { await source.stop(); await sink.stop() })
+    let envelopes = 0
+    serveKind(sink.services.link, 'note', () => { envelopes++ })
+    const { session } = await source.services.link.linkToParent([multiaddr(sink.getMultiaddrs()[0]?.toString() ?? '')])
+
+    // a socket hands the kernel one buffer through _write, several gathered ones through _writev
+    const calls = { write: 0, writev: 0 }
+    const socket = Socket.prototype as unknown as Record<'_write' | '_writev', (...args: unknown[]) => unknown>
+    const { _write: write, _writev: writev } = socket
+    socket._write = function (...args: unknown[]) { calls.write++; return write.apply(this, args) }
+    socket._writev = function (...args: unknown[]) { calls.writev++; return writev.apply(this, args) }
+    try {
+      for (let i = 0; i < 20; i++) {
+        await session.send('note', { i })
+        await waitFor(`note ${i} to arrive`, () => envelopes === i + 1)
+      }
+    } finally {
+      socket._write = write
+      socket._writev = writev
+    }
+    // unpatched, every Noise message took two: its two-byte length, then its ciphertext
+    expect(calls.write + calls.writev).toBeLessThanOrEqual(20)
+  })
+})
