@@ -1,6 +1,7 @@
 import { parseUntrusted } from './untrusted.ts'
 import { LogLimiter, type Logger } from '../../common/index.ts'
 import { Door } from './door.ts'
+import { Heartbeats } from './heartbeat.ts'
 import { limitsFor, subtreeSize, SubtreeReporter } from './subtree.ts'
 import { serviceCapabilities } from '@libp2p/interface'
 import {
@@ -42,6 +43,7 @@ export class LinkService implements Link, Startable {
   private readonly welcomed = new WeakSet<LinkSession>()
   /** sessions whose hello could be read: a refusal after it is the admission's business, not a broken handshake */
   private readonly greeted = new WeakSet<LinkSession>()
+  private readonly heartbeats: Heartbeats
   private readonly subtree = new SubtreeReporter(() => subtreeSize(this.childLinks.values()), () => this.parentLink)
 
   constructor (components: LinkComponents, init: LinkInit) {
@@ -50,6 +52,7 @@ export class LinkService implements Link, Startable {
     this.log = init.log
     this.repeats = new LogLimiter(init.log)
     this.counters = init.figures.counters('link', LINK_COUNTERS)
+    this.heartbeats = new Heartbeats(init.heartbeatMs ?? HEARTBEAT_INTERVAL_MS)
     this.door = new Door({ windowMs: init.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS, hasLinkOn: connection => this.hasLinkOn(connection), counters: this.counters })
   }
 
@@ -82,6 +85,7 @@ export class LinkService implements Link, Startable {
   }
 
   async stop (): Promise<void> {
+    this.heartbeats.stop()
     await this.components.registrar.unhandle(LINK_PROTOCOL)
   }
 
@@ -206,7 +210,7 @@ export class LinkService implements Link, Startable {
     }
     session.breach = (code, reason) => breach?.(peerId, code, reason) ?? { ok: false, code, message: reason }
     // the remote is our parent: this end is the child's
-    session.startHeartbeat(role === 'parent' ? 'child' : 'parent')
+    this.heartbeats.add(session, role === 'parent' ? 'child' : 'parent')
   }
 
   private handleInbound (stream: Stream, connection: Connection): void {

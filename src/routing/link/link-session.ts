@@ -5,6 +5,7 @@ import { decodeEnvelope, encodeFrame, FrameDecoder, FrameError, type Envelope } 
 import { ByeSchema, ErrorBodySchema, LinkKind, PingSchema, type LinkErrorCode, type Verdict } from './messages.ts'
 import { LinkClosedError, RemoteError, RequestTimeoutError } from './errors.ts'
 import { Outbox } from './outbox.ts'
+import type { LinkEnd } from './heartbeat.ts'
 import { TokenBucket, type LogLimiter, type Logger } from '../../common/index.ts'
 import type { Stream } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
@@ -75,7 +76,6 @@ export class LinkSession {
   private readonly pending = new Map<string, Pending>()
   private lastHeardAt = Date.now()
   private lastSentAt = 0
-  private heartbeat?: ReturnType<typeof setInterval>
   private readonly outbox: Outbox
   /** error frames answer a flood of bad frames only this often: garbage is not answered one for one */
   private readonly errorReplies = new TokenBucket(ERROR_REPLIES_PER_SECOND, ERROR_REPLY_BURST)
@@ -117,34 +117,24 @@ export class LinkSession {
   }
 
   /**
-   * Starts the heartbeat. The child end of a link pings, and only when the link has been quiet one way or the
-   * other for an interval (a link that carries traffic both ways needs no ping); the parent end only answers, so
-   * a hub's idle children cost it one small frame in and one out per interval each. Either end closes the link
-   * when no whole frame is heard for `missedBeats` intervals (a peer that trickles a byte now and then, never
-   * finishing a frame, is as dead as a silent one); silence is checked four times an interval, so a dead link is
-   * found at most a quarter interval after that.
+   * One heartbeat tick (Heartbeats runs them for every link of the node). The child end of a link pings, and only
+   * when the link has been quiet one way or the other for an interval (a link that carries traffic both ways needs
+   * no ping); the parent end only answers, so a hub's idle children cost it one small frame in and one out per
+   * interval each. Either end closes the link when no whole frame is heard for `missedBeats` intervals (a peer
+   * that trickles a byte now and then, never finishing a frame, is as dead as a silent one), unless this tick
+   * came late.
    */
-  startHeartbeat (end: 'child' | 'parent'): void {
-    if (this.heartbeat !== undefined || !this.isOpen) return
+  beat (end: LinkEnd, now: number, late: boolean): void {
+    if (!this.isOpen) return
     const { heartbeatMs, missedBeats } = this.init
-    const tickMs = heartbeatMs / 4
-    let lastTickAt = Date.now()
-    this.heartbeat = setInterval(() => {
-      const now = Date.now()
-      const late = now - lastTickAt > 2 * tickMs
-      lastTickAt = now
-      const silentMs = now - this.lastHeardAt
-      // a tick that comes late means this node was too busy to listen: what the other side sent meanwhile is
-      // still waiting to be read, so silence is judged at the next tick, not now
-      if (silentMs > heartbeatMs * missedBeats && !late) {
-        this.abort(`no heartbeat for ${(silentMs / 1000).toFixed(1)} s`)
-        return
-      }
-      if (end === 'child' && Math.max(silentMs, now - this.lastSentAt) >= heartbeatMs) {
-        this.send(LinkKind.ping, { t: performance.now(), ...(this.rttMs === undefined ? {} : { rtt: this.rttMs }) }, {}, { waitForDrain: false }).catch(() => {})
-      }
-    }, tickMs)
-    this.heartbeat.unref()
+    const silentMs = now - this.lastHeardAt
+    if (silentMs > heartbeatMs * missedBeats && !late) {
+      this.abort(`no heartbeat for ${(silentMs / 1000).toFixed(1)} s`)
+      return
+    }
+    if (end === 'child' && Math.max(silentMs, now - this.lastSentAt) >= heartbeatMs) {
+      this.send(LinkKind.ping, { t: performance.now(), ...(this.rttMs === undefined ? {} : { rtt: this.rttMs }) }, {}, { waitForDrain: false }).catch(() => {})
+    }
   }
 
   /**
@@ -227,7 +217,6 @@ export class LinkSession {
   private finish (reason: string): void {
     if (this.closeReason !== undefined) return
     this.closeReason = reason
-    clearInterval(this.heartbeat)
     for (const pending of this.pending.values()) pending.reject(new LinkClosedError(reason))
     this.pending.clear()
     this.resolveClosed(reason)

@@ -1,0 +1,44 @@
+import type { LinkSession } from './link-session.ts'
+
+/** Which end of a link this node holds: the child end pings, the parent end only answers. */
+export type LinkEnd = 'child' | 'parent'
+
+/**
+ * One timer for all of a node's links. A timer per link would wake a hub with thousands of children thousands of
+ * times an interval, each wake-up a system call of its own; this one ticks four times an interval and beats
+ * every link in the same wake-up.
+ */
+export class Heartbeats {
+  private readonly tickMs: number
+  private readonly links = new Map<LinkSession, LinkEnd>()
+  private timer?: ReturnType<typeof setInterval>
+  private lastTickAt = 0
+
+  constructor (heartbeatMs: number) {
+    this.tickMs = heartbeatMs / 4
+  }
+
+  add (session: LinkSession, end: LinkEnd): void {
+    if (!session.isOpen || this.links.has(session)) return
+    this.links.set(session, end)
+    void session.closed.then(() => { this.links.delete(session) })
+    if (this.timer !== undefined) return
+    this.lastTickAt = Date.now()
+    this.timer = setInterval(() => { this.tick() }, this.tickMs)
+    this.timer.unref()
+  }
+
+  stop (): void {
+    clearInterval(this.timer)
+    this.timer = undefined
+  }
+
+  private tick (): void {
+    const now = Date.now()
+    // a tick that comes late means this node was too busy to listen: what the other side sent meanwhile is
+    // still waiting to be read, so silence is judged at the next tick, not now
+    const late = now - this.lastTickAt > 2 * this.tickMs
+    this.lastTickAt = now
+    for (const [session, end] of this.links) session.beat(end, now, late)
+  }
+}
