@@ -4,9 +4,11 @@ if (major < 22 || (major === 22 && minor < 18)) {
   process.stderr.write(`mycroft-mesh needs Node >= 22.18, this is ${process.version}; run it through npm (npm start, npx mycroft-mesh), which uses the Node 22 that npm install brought\n`)
   process.exit(1)
 }
-// A running node keeps V8's young generation small: at its default size (16 MB a half) most of it is memory a
-// node touches once and never needs. Only V8 reads this flag, at start, so the process becomes itself with it.
-const NODE_FLAGS = ['--max-semi-space-size=1', '--invocation-count-for-turbofan=30000']
+// V8 flags only V8 reads, at start, so `start` becomes itself with them (BENCHMARKS.md, "Lighter nodes"): a small
+// young generation (at its default, 16 MB a half, most of it is memory a node touches once); the optimizing
+// compiler only for code that stays hot (start-up work would load its 5 MB of code for nothing); and the
+// collector in reach, for the garbage a burst of links leaves (src/node/after-bursts.ts).
+const NODE_FLAGS = ['--max-semi-space-size=1', '--invocation-count-for-turbofan=30000', '--expose-gc']
 if (process.argv[2] === 'start' && !process.execArgv.some(flag => flag.startsWith('--max-semi-space-size')) && typeof process.execve === 'function') {
   process.execve(process.execPath, [process.execPath, ...NODE_FLAGS, ...process.execArgv, ...process.argv.slice(1)])
 }

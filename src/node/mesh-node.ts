@@ -23,6 +23,7 @@ import { NO_PARENT, ParentLink } from './parent-link.ts'
 import { childStatus, processStatus, type NodeStatus } from './status.ts'
 import { buildTree, type MeshTree } from './tree.ts'
 import { DEFAULT_DASHBOARD, LivePage } from './live-page.ts'
+import { collectAfterBursts } from './after-bursts.ts'
 import type { Libp2p, Libp2pOptions } from 'libp2p'
 import type { Registry } from 'prom-client'
 import type { Server } from 'node:http'
@@ -56,6 +57,7 @@ export class MeshNode {
   private metricsServer?: MetricsServer
   private bridge?: BusBridge
   private parentLink?: ParentLink
+  private stopCollecting?: () => void
   private control?: Server
   private readonly livePage: LivePage
   private startedAt = new Date()
@@ -249,12 +251,14 @@ export class MeshNode {
       onFatal: this.init.onFatal
     })
     this.parentLink.start({ looksForHub: node.services.house !== undefined && !config.hub })
+    this.stopCollecting = collectAfterBursts(listener => node.services.link.onChange(listener))
     const parentLink = this.parentLink
     node.services.house?.onHub(hub => { parentLink.offer(hub) })
   }
 
   /** Says goodbye to parent and children, then stops. */
   async stop (): Promise<void> {
+    this.stopCollecting?.()
     await this.bridge?.stop()
     await this.parentLink?.stop()
     await this.metricsServer?.close()
