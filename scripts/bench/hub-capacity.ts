@@ -18,17 +18,18 @@
  *   lost it since), checked after the hub has run a full heartbeat interval with all of them.
  * - `hub_rss_mb` / `hub_heap_mb`: the hub's `status().process` with every child linked; `rss_per_child_kb` and
  *   `heap_per_child_kb`: (with children − before children) / children held.
- *   "Before" is sampled once the idle hub has settled, "with children" after a heartbeat interval with all of
- *   them linked; each is the minimum over 5 samples a second apart. The hub has no --expose-gc and these
- *   samples do not make it collect, so heapUsed includes the garbage V8 has not collected yet: the minimum over
+ *   "Before" is sampled once the idle hub has settled, "with children" once the burst of links settled (the
+ *   node collects its garbage then: src/node/after-bursts.ts) and two heartbeat intervals passed; each is the
+ *   minimum over 5 samples a second apart. The samples do not make it collect, so heapUsed includes the garbage
+ *   V8 has not collected since: the minimum over
  *   samples (taken across heartbeats, which drive scavenges and incremental marking) is the closest to a
  *   post-GC figure that sampling gets, an upper bound on the live heap. RSS, too, is what the OS reports,
  *   including pages V8 and the allocator keep after freeing them. This is what the hub's owner would see.
  *   Beside them (`rss_per_child_gc_kb`, `heap_per_child_gc_kb`): the hub is started with `--inspect=127.0.0.1:0` (loopback,
  *   random port), and after each set of samples a full GC is forced through the inspector
  *   (`HeapProfiler.collectGarbage`, twice): the per-child figures after it are the live cost.
- * - `held_cpu_percent`: the hub's CPU (share of one core) while holding every child, idle but for heartbeats
- *   (the idle hub's before them is logged).
+ * - `held_cpu_percent`: the hub's CPU (share of one core) over two heartbeat intervals while it holds every
+ *   child, idle but for heartbeats, once the burst of links has settled (the idle hub's before them is logged).
  *
  * - `first_attempt_linked`: children linked at their first attempt. Each attempt has the 5 s limit a real node's
  *   parent link gives one; like a real node, a child whose attempt failed tries again after the node's default
@@ -77,6 +78,8 @@ const DEFAULT_CONCURRENCY_PER_PROCESS = 32
 /** libp2p's `maxIncomingPendingConnections`, fixed by src/node/mesh-node.ts */
 const HUB_MAX_PENDING = 256
 const SAMPLES = 5
+/** src/node/after-bursts.ts collects 5 s after a burst of links ends; a little more for the collection itself */
+const SETTLE_MS = 8_000
 const SAMPLE_INTERVAL_MS = 1_000
 
 const MB = 1024 * 1024
@@ -363,12 +366,14 @@ export async function benchHubCapacity (options: { children: number, processes: 
     }
     for (const [reason, n] of [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 8)) log(`hub-capacity: ×${n} ${reason}`)
 
-    // a full heartbeat interval with every child, then the samples
+    // the burst settles (the hub collects its garbage SETTLE_MS after the last link), then two heartbeat
+    // intervals with every child, idle: the CPU over them, then the samples
+    await sleep(SETTLE_MS)
     const heldCpuFrom = await cpuSeconds(hub.pid)
     const heldFrom = Date.now()
-    await sleep(HEARTBEAT_MS + 2_000)
-    const after = await sampleHub(hub)
+    await sleep(2 * HEARTBEAT_MS)
     const heldCpu = (await cpuSeconds(hub.pid) - heldCpuFrom) / ((Date.now() - heldFrom) / 1000)
+    const after = await sampleHub(hub)
     const afterGc = await statusAfterGc(hub, log)
     const listed = new Set(after.last.children.map(child => child.peerId))
     const unlinked = new Set(swarms.flatMap(swarm => swarm.unlinked.map(event => event.peerId)))
@@ -405,7 +410,7 @@ export async function benchHubCapacity (options: { children: number, processes: 
       log(`hub-capacity: after a forced GC (live cost): hub rss ${round1(afterGc.process.rssBytes / MB)} MB, heap ${round1(afterGc.process.heapUsedBytes / MB)} MB; ` +
         `per child ${result.rss_per_child_gc_kb} KB RSS, ${result.heap_per_child_gc_kb} KB heap`)
     }
-    log(`hub-capacity: hub cpu holding ${held} children (heartbeats only): ${Math.round(heldCpu * 100)}% of one core, over ${((HEARTBEAT_MS + 2_000 + (SAMPLES - 1) * SAMPLE_INTERVAL_MS) / 1000).toFixed(0)} s`)
+    log(`hub-capacity: hub cpu holding ${held} children (heartbeats only), after they settled: ${Math.round(heldCpu * 100)}% of one core, over ${(2 * HEARTBEAT_MS / 1000).toFixed(0)} s`)
 
     // the hub's warnings and errors, by message and reason
     const warnings = new Map<string, number>()

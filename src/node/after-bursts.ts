@@ -20,6 +20,8 @@ export function collectAfterBursts (onChange: (listener: () => void) => () => vo
     clearTimeout(timer)
     timer = setTimeout(() => {
       changes = 0
+      // a second pass frees what the first one's finalizers let go, and gives the emptied pages back
+      collect()
       collect()
     }, SETTLED_MS)
     timer.unref()

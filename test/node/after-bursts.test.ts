@@ -34,12 +34,12 @@ describe('collecting after a burst of links', () => {
     vi.advanceTimersByTime(4_000)
     expect(gc).not.toHaveBeenCalled()
     vi.advanceTimersByTime(1_000)
-    expect(gc).toHaveBeenCalledTimes(1)
+    expect(gc).toHaveBeenCalledTimes(2)
 
     stop()
     feed.change(200)
     vi.advanceTimersByTime(60_000)
-    expect(gc).toHaveBeenCalledTimes(1)
+    expect(gc).toHaveBeenCalledTimes(2)
   })
 
   it('does nothing where the collector is not exposed', () => {
