@@ -1,6 +1,6 @@
 import { StandInAssistant, type StandInOptions } from '../../support/stand-in-assistant.ts'
 import { BusProbe } from '../../support/bus-probe.ts'
-import { Homes, NodeProcess } from '../../support/node-process.ts'
+import { Homes, NodeProcess, type NodeProcessOptions } from '../../support/node-process.ts'
 import type { NodeConfig } from '../../src/node/index.ts'
 import { waitFor } from '../../support/wait.ts'
 
@@ -23,6 +23,7 @@ export interface RoomOptions {
 /** The rooms one test file starts, and their cleanup. */
 export class Rooms {
   readonly all: Room[] = []
+  private readonly bare: NodeProcess[] = []
   private readonly homes = new Homes()
 
   async room (name: string, { parent, assistant, extraArgs = [], config }: RoomOptions = {}): Promise<Room> {
@@ -42,6 +43,13 @@ export class Rooms {
     }
   }
 
+  /** A node with no bus of its own, in a home of its own, killed at the cleanup. */
+  async node (options: Omit<NodeProcessOptions, 'home'>): Promise<NodeProcess> {
+    const node = new NodeProcess({ home: await this.homes.make(`mm-${options.name}-`), ...options })
+    this.bare.push(node)
+    return node.start()
+  }
+
   /** Keeps a room made elsewhere (a node restarted by the test) for the cleanup. */
   adopt (room: Room): Room {
     this.all.push(room)
@@ -54,6 +62,7 @@ export class Rooms {
       room.assistant?.close()
       await room.node.kill()
     }
+    await Promise.all(this.bare.splice(0).map(async node => node.kill()))
     await this.homes.cleanup()
   }
 }

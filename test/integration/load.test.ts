@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { defaultPermissions } from '../../src/access/index.ts'
 import { MAX_ASKS_IN_FLIGHT_PER_CHILD } from '../../src/routing/index.ts'
-import { Homes, NodeProcess, runCli } from '../../support/node-process.ts'
+import { runCli } from '../../support/node-process.ts'
 import { waitFor } from '../../support/wait.ts'
 import { RawPeers, type RawLink } from '../helpers/raw-peer.ts'
 import { Rooms } from '../helpers/rooms.ts'
@@ -16,15 +16,11 @@ const question = (utterance: string, deadlineMs = 15_000): Record<string, unknow
 
 describe('honest load', () => {
   const rooms = new Rooms()
-  const homes = new Homes()
   const peers = new RawPeers()
-  const nodes: NodeProcess[] = []
 
   afterAll(async () => {
     await peers.stopAll()
-    await Promise.all(nodes.map(async node => node.kill()))
     await rooms.cleanup()
-    await homes.cleanup()
   })
 
   it('a burst of 150 misses on a room\'s own bus: the room queues its questions within the parent\'s limits, every one is answered, nobody is refused', async () => {
@@ -78,9 +74,7 @@ describe('honest load', () => {
     const answers = Object.fromEntries(Array.from({ length: ROOMS * PER_ROOM }, (_, i) => [`room ${Math.floor(i / PER_ROOM)} question ${i % PER_ROOM}`, `answer ${i}`]))
     const brain = await rooms.room('brain', { assistant: { answers, answerDelayMs: 500 } })
     // a hub with no assistant of its own: it passes every question on
-    const hub = new NodeProcess({ home: await homes.make('mm-load-hub-'), name: 'hub', parent: await brain.node.addr() })
-    nodes.push(hub)
-    await hub.start()
+    const hub = await rooms.node({ name: 'hub', parent: await brain.node.addr() })
     await waitFor('the hub to link', async () => (await hub.status()).parent.state === 'linked')
     const hubAddr = await hub.addr()
 

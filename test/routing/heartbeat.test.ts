@@ -3,28 +3,25 @@
  * child pings only a quiet link, and a dead link is still found within 15 s at the default heartbeat.
  */
 import { afterAll, describe, expect, it } from 'vitest'
-import { Homes, NodeProcess } from '../../support/node-process.ts'
 import { waitFor } from '../../support/wait.ts'
 import { RawPeers, type WireFrame } from '../helpers/raw-peer.ts'
+import { Rooms } from '../helpers/rooms.ts'
+import type { NodeProcess } from '../../support/node-process.ts'
 
 const TEST_HEARTBEAT_MS = 500
 const DEFAULT_HEARTBEAT_MS = 5_000
 
 describe('heartbeat', () => {
-  const homes = new Homes()
+  const rooms = new Rooms()
   const peers = new RawPeers()
-  const nodes: NodeProcess[] = []
 
   afterAll(async () => {
     await peers.stopAll()
-    await Promise.all(nodes.map(async node => node.kill()))
-    await homes.cleanup()
+    await rooms.cleanup()
   })
 
   async function node (name: string, options: { parent?: string, heartbeatMs?: number } = {}): Promise<NodeProcess> {
-    const started = await new NodeProcess({ home: await homes.make(`mm-beat-${name}-`), name, heartbeatMs: TEST_HEARTBEAT_MS, ...options }).start()
-    nodes.push(started)
-    return started
+    return rooms.node({ name, heartbeatMs: TEST_HEARTBEAT_MS, ...options })
   }
 
   it('a parent never pings its children: an idle child hears only the answers to its own pings, and stays linked', async () => {
