@@ -20,7 +20,7 @@ export function collectAfterBursts (onChange: (listener: () => void) => () => vo
     clearTimeout(timer)
     timer = setTimeout(() => {
       changes = 0
-      // a second pass frees what the first one's finalizers let go, and gives the emptied pages back
+      // a second pass frees what the first one's finalizers let go
       collect()
       collect()
     }, SETTLED_MS)

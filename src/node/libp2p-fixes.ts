@@ -93,7 +93,7 @@ const writesCoalesced = new WeakSet<object>()
 /**
  * @libp2p/tcp 11 writes each buffer of a message with its own `socket.write`, and Noise hands it every message as
  * two (the length, then the ciphertext): two system calls, and with Nagle off two packets, for each frame a link
- * sends — on an idle hub, most of what its children's heartbeats cost it. The socket is now corked while one
+ * sends, a heartbeat's pong included. The socket is now corked while one
  * message is written, so it leaves in one writev. The TCP connection class is not exported, so it is patched
  * through the first connection that opens. Upstream: no js-libp2p issue for it yet.
  */

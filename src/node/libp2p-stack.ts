@@ -32,7 +32,7 @@ export interface StackInit<S extends ServiceMap> {
 export async function createMeshLibp2p<S extends ServiceMap> (init: StackInit<S>): Promise<Libp2p<S>> {
   batchYamuxWindowUpdates(init.log)
   // the link's own heartbeat finds dead links; yamux's keep-alive would add a ping each way on every
-  // connection every 30 s, which is most of what a hub's idle children cost it
+  // connection every 30 s on top of it, each a wake-up of a hub for every child
   const muxers = { yamux: () => yamux({ enableKeepAlive: false }), mplex }
   const options: Libp2pOptions<S> = {
     privateKey: init.privateKey,
