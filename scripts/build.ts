@@ -3,7 +3,7 @@
  * runs while it matches the sources. Most of a node's memory is loaded code, and the bundle loads less of it:
  * plain JavaScript needs no type stripper (Node's is a WebAssembly compiler of its own, ~15 MB), parts a node
  * uses only sometimes (metrics, the pretty log printer, a command's own code) are chunks loaded when used, and
- * the plugins below keep three costly pieces out of every node. BENCHMARKS.md ("A node's weight") measures each.
+ * the plugins below keep three costly pieces out of every node. BENCHMARKS.md ("Lighter nodes") measures each.
  *
  * `--if-stale` builds only when dist/ does not match the sources.
  */
