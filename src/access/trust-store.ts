@@ -82,9 +82,9 @@ function sameHash (a: string, b: string): boolean {
  */
 export class TrustStore {
   readonly path: string
-  private data: TrustFile
+  private data!: TrustFile
   /** the peers by peer id: every envelope of every link is judged by its sender's record */
-  private byPeerId: Map<string, PeerRecord>
+  private byPeerId!: Map<string, PeerRecord>
   private writing: Promise<void> = Promise.resolve()
   /** last-seen times not yet written */
   private readonly seenAt = new Map<string, string>()
@@ -93,6 +93,11 @@ export class TrustStore {
 
   private constructor (path: string, data: TrustFile) {
     this.path = path
+    this.hold(data)
+  }
+
+  /** What the file holds now becomes what this store answers from. */
+  private hold (data: TrustFile): void {
     this.data = data
     this.byPeerId = new Map(data.peers.map(peer => [peer.peerId, peer]))
   }
@@ -310,8 +315,7 @@ export class TrustStore {
     const seen = new Map(this.seenAt)
     next.peers = next.peers.map(peer => seen.has(peer.peerId) ? { ...peer, lastSeen: seen.get(peer.peerId) ?? peer.lastSeen } : peer)
     await writeFileAtomic(this.path, `${JSON.stringify(next, null, 2)}\n`, 0o600)
-    this.data = next
-    this.byPeerId = new Map(next.peers.map(peer => [peer.peerId, peer]))
+    this.hold(next)
     for (const [peerId, at] of seen) if (this.seenAt.get(peerId) === at) this.seenAt.delete(peerId)
   }
 }
