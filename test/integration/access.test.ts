@@ -137,7 +137,9 @@ describe('joining by invite', () => {
 
   it('a name that belongs to a peer cannot be invited again, nor claimed by another peer in open mode', async () => {
     const parent = await node('brain')
-    await node('kitchen', { extraArgs: ['--join', await invite(parent, 'kitchen')] })
+    const kitchen = await node('kitchen', { extraArgs: ['--join', await invite(parent, 'kitchen')] })
+    // the name belongs to the kitchen once its join is taken, not when its process listens
+    await waitFor('the kitchen to join', async () => linked(kitchen))
     const again = await runCli(['invite', '--home', parent.home, '--name', 'kitchen'])
     expect(again.code).toBe(1)
     expect(again.stderr).toMatch(/already belongs to/)
