@@ -1,7 +1,7 @@
 import { resolve } from 'node:path'
 import { ExitCode, UserError } from '../common/index.ts'
 import { ask, print } from './node-client.ts'
-import type { Installed, NodeSkillsReport, SkillVersion } from '../skills-exchange/index.ts'
+import { ROLES, type Installed, type NodeSkillsReport, type Role, type SkillVersion } from '../skills-exchange/index.ts'
 import type { Command, Option } from 'commander'
 
 interface SkillsStatus {
@@ -30,7 +30,7 @@ function formatTree (status: SkillsStatus): string {
   return [published.length === 0 ? 'nothing published yet' : 'published:', ...published, nodes.length === 0 ? 'no node has reported yet' : 'nodes:', ...nodes].join('\n')
 }
 
-/** `skills init|add|publish|status|list|rollback`: signed skill updates from the master down the tree. */
+/** `skills init|add|publish|rotate-keys|status|list|rollback`: signed skill updates from the master down the tree. */
 export function addSkillCommands (program: Command, homeOption: () => Option): void {
   const skills = program.command('skills').description('signed skill updates: published by the mesh\'s master, verified by every node before it installs or passes them on')
 
@@ -70,6 +70,20 @@ export function addSkillCommands (program: Command, homeOption: () => Option): v
     .action(async (name: string, flags: { home?: string }) => {
       const back = await ask(flags.home, '/skills/rollback', { name }) as { version: string, children: number }
       print(`published ${name} ${back.version} as the newest; told ${back.children} child(ren)`)
+    })
+
+  skills.command('rotate-keys')
+    .description('on the master: new keys for the named roles (all four by default) — for a key that leaked, or to change how many sign; the old root keys sign the new root, so every node moves on to it, and invites made before still work')
+    .addOption(homeOption())
+    .argument('[roles...]', `roles to give new keys: ${ROLES.join(', ')} (default: all)`)
+    .option('--keys <n>', 'keys for the root and targets roles named (default: as many as now)', count('--keys'))
+    .option('--threshold <n>', 'how many of them must sign (default: as now)', count('--threshold'))
+    .action(async (roles: string[], flags: { home?: string, keys?: number, threshold?: number }) => {
+      const unknown = roles.filter(role => !(ROLES as readonly string[]).includes(role))
+      if (unknown.length > 0) throw new UserError(`no role '${unknown.join("', '")}': the roles are ${ROLES.join(', ')}`, ExitCode.usage)
+      const named = roles.length === 0 ? ROLES : roles as Role[]
+      const rotated = await ask(flags.home, '/skills/rotate', { roles: named, keys: flags.keys, threshold: flags.threshold }) as { rootVersion: number, rootHash: string, children: number }
+      print(`new keys for ${named.join(', ')}; the old ones sign nothing from now on. Root version ${rotated.rootVersion} (${rotated.rootHash}), signed by the old root keys and the new; told ${rotated.children} child(ren)`)
     })
 
   skills.command('status')

@@ -29,6 +29,9 @@ export class NotPinnedError extends Error {
   }
 }
 
+/** How many root versions back a pinned root is looked for (tuf-js walks forward as many at most). */
+const MAX_ROOT_ROTATIONS = 256
+
 const CustomSchema = z.object({ name: z.string().min(1).max(100), version: z.string().min(1).max(64), kind: SkillKindSchema })
 const TargetsFileSchema = z.object({ signed: z.object({ targets: z.record(z.string(), z.unknown()) }) })
 
@@ -92,7 +95,7 @@ export class SkillsClient {
   /** The hash of the root this node trusts now (it moves on as the root is rotated), or the pinned one before the first update. */
   async rootHash (): Promise<string | undefined> {
     const trusted = await readFile(join(this.served, servedPaths.currentRoot)).catch(() => undefined)
-    return trusted === undefined ? this.pinned() : createHash('sha256').update(trusted).digest('hex')
+    return trusted === undefined ? this.pinned() : sha256(trusted)
   }
 
   /**
@@ -121,15 +124,23 @@ export class SkillsClient {
     return { skills, version: timestamp.signed?.version ?? 0 }
   }
 
-  /** The first update: the parent's current root, taken only if its hash is the one pinned at join. */
+  /**
+   * The first update: the root whose hash was pinned at join, from the parent — its current one, or, when the
+   * master rotated its keys since the invite was made, the older version the parent still serves; the TUF client
+   * then walks up from it, each new root signed by the keys of the one before.
+   */
   private async trustPinnedRoot (fetchServed: ServedFetch): Promise<void> {
     if (await readFile(join(this.metadataDir, 'root.json')).then(() => true, () => false)) return
     const pinned = await this.pinned()
     if (pinned === undefined) throw new NotPinnedError('this node has no pinned mesh root: it takes no skill updates (a node joined with an invite from a master\'s tree pins it)')
-    const root = await fetchServed(servedPaths.currentRoot)
-    if (root === undefined) throw new NotPinnedError('the parent serves no skills root')
-    const hash = createHash('sha256').update(root).digest('hex')
-    if (hash !== pinned) throw new NotPinnedError(`the parent's skills root (${hash.slice(0, 12)}…) is not the pinned one (${pinned.slice(0, 12)}…): another mesh's, or forged`)
+    const current = await fetchServed(servedPaths.currentRoot)
+    if (current === undefined) throw new NotPinnedError('the parent serves no skills root')
+    let root: Uint8Array | undefined = current
+    for (let version = rootVersion(current) - 1; sha256(root) !== pinned && version >= Math.max(1, rootVersion(current) - MAX_ROOT_ROTATIONS); version--) {
+      root = await fetchServed(servedPaths.root(version))
+      if (root === undefined) break
+    }
+    if (root === undefined || sha256(root) !== pinned) throw new NotPinnedError(`the parent's skills root (${sha256(current).slice(0, 12)}…) is not the pinned one (${pinned.slice(0, 12)}…), nor one it replaced: another mesh's, or forged`)
     await writeFileAtomic(join(this.metadataDir, 'root.json'), root)
   }
 
@@ -148,7 +159,17 @@ export class SkillsClient {
       if (bytes !== undefined) await writeFileAtomic(join(this.served, path), bytes, 0o600, unflushed)
     }
     // the versioned root a child starting from the same pin asks for first
-    const version = (JSON.parse(root.toString('utf8')) as { signed?: { version?: number } }).signed?.version
-    if (version !== undefined) await writeFileAtomic(join(this.served, servedPaths.root(version)), root, 0o600, unflushed)
+    await writeFileAtomic(join(this.served, servedPaths.root(rootVersion(root))), root, 0o600, unflushed)
+  }
+}
+
+const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex')
+const RootVersionSchema = z.object({ signed: z.object({ version: z.number().int().min(1) }) })
+/** The version a root's metadata gives itself (1 when it cannot be read: the TUF client judges it properly). */
+const rootVersion = (root: Uint8Array): number => {
+  try {
+    return RootVersionSchema.parse(JSON.parse(Buffer.from(root).toString('utf8'))).signed.version
+  } catch {
+    return 1
   }
 }

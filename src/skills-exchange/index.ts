@@ -5,7 +5,10 @@ import type { FigureRegistry } from '../observe/index.ts'
 import type { Link, LocalBus } from '../routing/index.ts'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 
-export type { SkillVersion } from './repository.ts'
+import type { Role } from './repository.ts'
+
+export type { SkillVersion, Role } from './repository.ts'
+export { ROLES } from './repository.ts'
 export type { Installed } from './installer.ts'
 
 /** One skill's outcome on one node, as the master's `skills status` shows it. */
@@ -50,6 +53,8 @@ export interface SkillsExchange {
   add: (file: string, given: { name?: string, version?: string }) => Promise<{ name: string, version: string, kind: string }>
   publish: () => Promise<{ version: number, children: number }>
   rollback: (name: string) => Promise<{ name: string, version: string, children: number }>
+  /** new keys for these roles, named by a new root that the old root keys sign too; then all signed anew */
+  rotate: (roles: readonly Role[], options: { keys?: number, threshold?: number }) => Promise<{ rootVersion: number, rootHash: string, children: number }>
   /** the hash of the mesh root this node trusts (the master's own), for the invites it gives */
   rootHash: () => Promise<string | undefined>
   /** pins the mesh's root from an invite, unless one is pinned already */

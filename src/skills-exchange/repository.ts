@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { copyFile, mkdir, readFile, stat } from 'node:fs/promises'
+import { copyFile, mkdir, readFile, rm, stat } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { Metadata, MetaFile, Root, Snapshot, TargetFile, Targets, Timestamp } from '@tufjs/models'
 import * as z from 'zod'
@@ -7,8 +7,10 @@ import { UserError, writeFileAtomic } from '../common/index.ts'
 import { EXPIRY_MS, SPEC_VERSION, TIMESTAMP_REFRESH_SHARE } from './constants.ts'
 import { loadRoleKey, newRoleKey, type RoleKey } from './keys.ts'
 
-const ROLES = ['root', 'targets', 'snapshot', 'timestamp'] as const
-type Role = typeof ROLES[number]
+export const ROLES = ['root', 'targets', 'snapshot', 'timestamp'] as const
+export type Role = typeof ROLES[number]
+/** The roles whose keys may be many, any `threshold` of them signing; the online roles have one key each. */
+const MULTI_KEY_ROLES: readonly Role[] = ['root', 'targets']
 
 export const SkillKindSchema = z.enum(['ovos-wheel', 'archive'])
 export type SkillKind = z.infer<typeof SkillKindSchema>
@@ -27,6 +29,8 @@ const StateSchema = z.object({
 })
 type State = z.infer<typeof StateSchema>
 const KeysSchema = z.record(z.enum(ROLES), z.array(z.string()))
+/** A rotation written down before any of it is applied, so that a crash halfway through is finished at the next open. */
+const RotationSchema = z.object({ keys: KeysSchema, thresholds: StateSchema.shape.thresholds, rootVersion: z.number().int().min(1), root: z.string() })
 
 /** Where a published file lies under the served folder, by the names a TUF client with consistent snapshots asks for. */
 export const servedPaths = {
@@ -62,6 +66,7 @@ export class SkillsRepository {
   readonly served: string
   private readonly statePath: string
   private readonly keysPath: string
+  private readonly rotationPath: string
   private state!: State
   private keys!: Record<Role, RoleKey[]>
 
@@ -70,6 +75,7 @@ export class SkillsRepository {
     this.served = join(dir, 'served')
     this.statePath = join(dir, 'state.json')
     this.keysPath = join(dir, 'keys.json')
+    this.rotationPath = join(dir, 'rotation.json')
   }
 
   /** Makes the mesh's root of trust: `keys` keys for root and targets (any `threshold` of them sign), one each for snapshot and timestamp. */
@@ -80,16 +86,16 @@ export class SkillsRepository {
     await mkdir(join(repository.served, 'metadata'), { recursive: true, mode: 0o700 })
     await mkdir(join(repository.served, 'targets'), { recursive: true, mode: 0o700 })
     repository.keys = { root: [], targets: [], snapshot: [], timestamp: [] }
-    for (const role of ROLES) for (let i = 0; i < (role === 'root' || role === 'targets' ? keys : 1); i++) repository.keys[role].push(newRoleKey())
+    for (const role of ROLES) repository.keys[role] = newKeys(MULTI_KEY_ROLES.includes(role) ? keys : 1)
     repository.state = {
       thresholds: { root: threshold, targets: threshold, snapshot: 1, timestamp: 1 },
-      versions: { root: 0, targets: 0, snapshot: 0, timestamp: 0 },
+      versions: { root: 1, targets: 0, snapshot: 0, timestamp: 0 },
       skills: {},
       current: {},
       timestampExpires: null
     }
-    await writeFileAtomic(repository.keysPath, JSON.stringify(Object.fromEntries(ROLES.map(role => [role, repository.keys[role].map(key => key.secret)])), null, 2))
-    await repository.writeRoot()
+    await writeFileAtomic(repository.keysPath, JSON.stringify(secretsOf(repository.keys), null, 2))
+    await repository.serveRoot(rootBytes(repository.keys, repository.state.thresholds, 1, repository.signersOf('root')))
     await repository.publish()
     return repository
   }
@@ -100,9 +106,9 @@ export class SkillsRepository {
       throw new UserError(`this node has no skills repository yet; make the mesh's with \`mycroft-mesh skills init\` on the master`)
     })
     repository.state = StateSchema.parse(JSON.parse(state))
-    const secrets = KeysSchema.parse(JSON.parse(keys))
-    repository.keys = { root: [], targets: [], snapshot: [], timestamp: [] }
-    for (const role of ROLES) repository.keys[role] = (secrets[role] ?? []).map(loadRoleKey)
+    repository.keys = loadKeys(KeysSchema.parse(JSON.parse(keys)))
+    const rotation = await readFile(repository.rotationPath, 'utf8').catch(() => undefined)
+    if (rotation !== undefined) await repository.applyRotation(RotationSchema.parse(JSON.parse(rotation)))
     return repository
   }
 
@@ -145,6 +151,32 @@ export class SkillsRepository {
     await this.save()
     await this.publish()
     return previous
+  }
+
+  /**
+   * Replaces the keys of the given roles (for root and targets, `keys` of them with a new `threshold` when given)
+   * and publishes a new root that names them, signed by the threshold of the old root keys and of the new — as TUF
+   * asks, so that every node, trusting the old root, can take the new one — then everything else signed anew. The
+   * old keys are forgotten: a leaked one signs nothing any node takes after its next update.
+   */
+  async rotate (roles: readonly Role[], { keys, threshold }: { keys?: number, threshold?: number } = {}): Promise<{ rootVersion: number, timestampVersion: number }> {
+    const resized = roles.filter(role => MULTI_KEY_ROLES.includes(role))
+    if ((keys !== undefined || threshold !== undefined) && resized.length === 0) throw new UserError('--keys and --threshold apply to the root and targets roles; name one of them', 2)
+    const next = { ...this.keys }
+    const thresholds = { ...this.state.thresholds }
+    for (const role of roles) {
+      const count = MULTI_KEY_ROLES.includes(role) ? keys ?? this.keys[role].length : 1
+      const needed = MULTI_KEY_ROLES.includes(role) ? threshold ?? Math.min(thresholds[role] ?? 1, count) : 1
+      if (needed > count) throw new UserError(`--threshold ${needed} of ${count} key(s) for ${role}: the threshold must be between 1 and the number of keys`, 2)
+      next[role] = newKeys(count)
+      thresholds[role] = needed
+    }
+    const oldSigners = this.signersOf('root')
+    const newSigners = next.root.slice(0, thresholds.root ?? 1).filter(key => !oldSigners.some(old => old.key.keyID === key.key.keyID))
+    const rootVersion = this.state.versions.root + 1
+    const rotation = { keys: secretsOf(next), thresholds, rootVersion, root: rootBytes(next, thresholds, rootVersion, [...oldSigners, ...newSigners]) }
+    await writeFileAtomic(this.rotationPath, JSON.stringify(rotation))
+    return { rootVersion, timestampVersion: await this.applyRotation(rotation) }
   }
 
   /** Signs new targets, snapshot and timestamp for the current skills. */
@@ -190,29 +222,57 @@ export class SkillsRepository {
     await this.save()
   }
 
-  private async writeRoot (): Promise<void> {
-    this.state.versions.root++
-    const root = new Root({ version: this.state.versions.root, specVersion: SPEC_VERSION, expires: iso(Date.now() + EXPIRY_MS.root), consistentSnapshot: true })
-    for (const role of ROLES) {
-      for (const key of this.keys[role]) root.addKey(key.key, role)
-      // @tufjs/models types the threshold read-only, but a new root's roles are plain fields until it is signed
-      const entry = root.roles[role] as { threshold: number } | undefined
-      if (entry !== undefined) entry.threshold = this.state.thresholds[role] ?? 1
-    }
-    const bytes = this.signed(new Metadata(root), 'root')
+  /** Applies a written-down rotation (again, after a crash: each step writes the same result). */
+  private async applyRotation (rotation: z.infer<typeof RotationSchema>): Promise<number> {
+    this.keys = loadKeys(rotation.keys)
+    this.state.thresholds = rotation.thresholds
+    await writeFileAtomic(this.keysPath, JSON.stringify(rotation.keys, null, 2))
+    this.state.versions.root = rotation.rootVersion
+    await this.serveRoot(rotation.root)
+    const timestampVersion = await this.publish()
+    await rm(this.rotationPath, { force: true })
+    return timestampVersion
+  }
+
+  private async serveRoot (bytes: string): Promise<void> {
     await writeFileAtomic(join(this.served, servedPaths.root(this.state.versions.root)), bytes)
     await writeFileAtomic(join(this.served, servedPaths.currentRoot), bytes)
   }
 
-  /** The metadata signed by the role's keys, up to its threshold, as the bytes that are served. */
-  private signed (metadata: Metadata<Root | Targets | Snapshot | Timestamp>, role: Role): string {
-    for (const key of this.keys[role].slice(0, this.state.thresholds[role] ?? 1)) metadata.sign(key.signer)
-    return JSON.stringify(metadata.toJSON())
+  /** The role's keys that sign its metadata: as many as its threshold asks. */
+  private signersOf (role: Role): RoleKey[] {
+    return this.keys[role].slice(0, this.state.thresholds[role] ?? 1)
+  }
+
+  private signed (metadata: Metadata<Targets | Snapshot | Timestamp>, role: Role): string {
+    return signedBytes(metadata, this.signersOf(role))
   }
 
   private async save (): Promise<void> {
     await writeFileAtomic(this.statePath, JSON.stringify(this.state, null, 2))
   }
 }
+
+/** A root naming these keys and thresholds, signed by `signers`. */
+function rootBytes (keys: Record<Role, RoleKey[]>, thresholds: State['thresholds'], version: number, signers: RoleKey[]): string {
+  const root = new Root({ version, specVersion: SPEC_VERSION, expires: iso(Date.now() + EXPIRY_MS.root), consistentSnapshot: true })
+  for (const role of ROLES) {
+    for (const key of keys[role]) root.addKey(key.key, role)
+    // @tufjs/models types the threshold read-only, but a new root's roles are plain fields until it is signed
+    const entry = root.roles[role] as { threshold: number } | undefined
+    if (entry !== undefined) entry.threshold = thresholds[role] ?? 1
+  }
+  return signedBytes(new Metadata(root), signers)
+}
+
+/** The metadata signed by each of `signers`, as the bytes that are served. */
+function signedBytes (metadata: Metadata<Root | Targets | Snapshot | Timestamp>, signers: RoleKey[]): string {
+  for (const key of signers) metadata.sign(key.signer)
+  return JSON.stringify(metadata.toJSON())
+}
+
+const newKeys = (count: number): RoleKey[] => Array.from({ length: count }, newRoleKey)
+const secretsOf = (keys: Record<Role, RoleKey[]>): Record<Role, string[]> => Object.fromEntries(ROLES.map(role => [role, keys[role].map(key => key.secret)])) as Record<Role, string[]>
+const loadKeys = (secrets: Partial<Record<Role, string[]>>): Record<Role, RoleKey[]> => Object.fromEntries(ROLES.map(role => [role, (secrets[role] ?? []).map(loadRoleKey)])) as Record<Role, RoleKey[]>
 
 const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')

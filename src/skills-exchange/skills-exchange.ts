@@ -8,7 +8,7 @@ import { LinkKindService, parseUntrusted, type Envelope, type LinkSession, type 
 import { SkillsClient, NotPinnedError, type VerifiedSkill } from './client.ts'
 import { MAX_INBOUND_FETCHES_PER_CONNECTION, PUSH_SKILLS_PERMISSION, SKILLS_CAPABILITY, SKILLS_COUNTERS, SKILLS_PROTOCOL, SkillsKind } from './constants.ts'
 import { SkillInstaller } from './installer.ts'
-import { SkillsRepository } from './repository.ts'
+import { SkillsRepository, type Role } from './repository.ts'
 import { ParentFiles, serveFiles } from './wire.ts'
 import type { NodeSkillsReport, SkillOutcome, SkillsExchange, SkillsExchangeComponents, SkillsExchangeInit } from './index.ts'
 import type { Startable, Stream } from '@libp2p/interface'
@@ -133,6 +133,13 @@ export class SkillsExchangeService extends LinkKindService implements SkillsExch
   async rollback (name: string): Promise<{ name: string, version: string, children: number }> {
     const previous = await this.master().rollback(name)
     return { name, version: previous.version, children: this.announce(this.master().timestampVersion) }
+  }
+
+  async rotate (roles: readonly Role[], options: { keys?: number, threshold?: number }): Promise<{ rootVersion: number, rootHash: string, children: number }> {
+    const repository = this.master()
+    const { rootVersion, timestampVersion } = await repository.rotate(roles, options)
+    this.log.info({ roles, rootVersion }, `rotated the skills keys of ${roles.join(', ')}: root version ${rootVersion}, signed by the old root keys and the new`)
+    return { rootVersion, rootHash: await repository.rootHash(), children: this.announce(timestampVersion) }
   }
 
   async rootHash (): Promise<string | undefined> {

@@ -94,6 +94,27 @@ describe('skill updates from the master', () => {
     expect(await readFile(join(current, 'skill.py'), 'utf8')).toBe('print("sunny")')
   }, 90_000)
 
+  it('rotating the keys: the tree moves on to the new root, and an invite made before it still joins', async () => {
+    const master = await start('master')
+    await cli('skills', 'init', '--home', master.node.home, '--keys', '3', '--threshold', '2')
+    const hub = await start('hub', { join: await invite(master.node, 'hub') })
+    const earlyInvite = await invite(master.node, 'kitchen')
+    await cli('skills', 'add', '--home', master.node.home, await archive('ovos-skill-clock', '1.0.0', 'print("noon")'))
+    await cli('skills', 'publish', '--home', master.node.home)
+    await waitFor('1.0.0 on the hub', async () => (await listOf(hub.node)).installed['ovos-skill-clock']?.version === '1.0.0', { timeoutMs: 20_000 })
+
+    const refused = await runCli(['skills', 'rotate-keys', '--home', master.node.home, 'rooot'])
+    expect(refused.code).toBe(2)
+    expect(refused.stderr).toContain("no role 'rooot'")
+    expect(await cli('skills', 'rotate-keys', '--home', master.node.home)).toMatch(/new keys for root, targets, snapshot, timestamp.*Root version 2/s)
+    await cli('skills', 'add', '--home', master.node.home, await archive('ovos-skill-clock', '1.1.0', 'print("midnight")'))
+    await cli('skills', 'publish', '--home', master.node.home)
+    await waitFor('1.1.0 on the hub, signed by the new keys', async () => (await listOf(hub.node)).installed['ovos-skill-clock']?.version === '1.1.0', { timeoutMs: 20_000 })
+
+    const kitchen = await start('kitchen', { join: earlyInvite })
+    await waitFor('1.1.0 in the kitchen, pinned before the rotation', async () => (await listOf(kitchen.node)).installed['ovos-skill-clock']?.version === '1.1.0', { timeoutMs: 20_000 })
+  }, 90_000)
+
   it('a node restarted later catches up when it links again', async () => {
     const master = await start('master')
     await cli('skills', 'init', '--home', master.node.home)
