@@ -1,5 +1,5 @@
 import { resolve } from 'node:path'
-import { UserError } from '../common/index.ts'
+import { formatBytes, UserError } from '../common/index.ts'
 import { ask, print } from './node-client.ts'
 import type { InboxEntry, TransferState } from '../files/index.ts'
 import type { Command, Option } from 'commander'
@@ -12,17 +12,6 @@ interface FilesListing {
 const POLL_MS = 200
 /** Without a terminal, a progress line at most this often. */
 const PLAIN_LINE_MS = 2_000
-
-export function formatBytes (bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
-  let value = bytes
-  let unit = 0
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024
-    unit++
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit] ?? 'B'}`
-}
 
 /** One progress line: bytes of the total, rate, time left; with a bar on a terminal. */
 export function progressLine (transfer: TransferState, bar: boolean): string {

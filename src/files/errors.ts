@@ -24,7 +24,7 @@ export function asTransferError (err: unknown, signal?: AbortSignal): FileTransf
   if (err instanceof FileTransferError) return err
   if (signal?.aborted === true) return signal.reason instanceof FileTransferError ? signal.reason : new FileTransferError('cancelled', 'the transfer was called off')
   const message = errorMessage(err)
-  if (/ENOSPC/.test(message)) return new FileTransferError('disk-full', 'the disk filled up')
+  if (/ENOSPC/.test(message)) return new FileTransferError('disk-full', 'the receiver\'s disk filled up while the file arrived; what came was dropped: free some disk there and send it again')
   if (/timeout|timed out|aborted/i.test(message)) return new FileTransferError('timeout', message)
   return new FileTransferError('io', message)
 }

@@ -6,7 +6,7 @@ import { serviceCapabilities } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import { pipe } from 'it-pipe'
-import { LogLimiter, backoffDelay, errorMessage, setBounded, sleep, type Logger } from '../common/index.ts'
+import { LogLimiter, backoffDelay, errorMessage, formatBytes, setBounded, sleep, type Logger } from '../common/index.ts'
 import {
   BUSY_RETRY_MS, CHECKPOINT_BYTES, DEFAULT_FILE_LIMITS, DISK_MARGIN_BYTES, FILE_COUNTERS, FILE_PROTOCOL, FINISHED_KEPT, FINISH_TIMEOUT_MS,
   IDLE_TIMEOUT_MS, MAX_CONTROL_FRAME_BYTES, MAX_INBOUND_TRANSFERS_PER_CONNECTION, MAX_OUTBOUND_TRANSFERS_PER_CONNECTION, MAX_TRANSFERS,
@@ -239,7 +239,7 @@ export class FileTransferService implements FileTransfer, Startable {
     }
     const free = await this.inboxStore.freeBytes()
     if (free < offer.size + DISK_MARGIN_BYTES) {
-      await this.refuse(raw, peer, peerId, offer, { code: 'disk-full', reason: `this node has ${free} bytes of disk free, too little for ${offer.size} more` }, transfer)
+      await this.refuse(raw, peer, peerId, offer, { code: 'disk-full', reason: `the receiving node's disk has ${formatBytes(free)} free and keeps ${formatBytes(DISK_MARGIN_BYTES)} of it spare: no room for ${formatBytes(offer.size)} more; free some disk there and send it again` }, transfer)
       return
     }
     let partial: PartialFile
@@ -259,9 +259,7 @@ export class FileTransferService implements FileTransfer, Startable {
     try {
       await pipe(bytes, async source => {
         for await (const batch of source) {
-          for (const chunk of batch) partial.hash.update(chunk)
-          const { bytesWritten } = await partial.handle.writev(batch, partial.offset)
-          partial.offset += bytesWritten
+          const bytesWritten = await this.inboxStore.append(partial, batch)
           this.moved(transfer, bytesWritten, 'bytesReceived')
           sinceCheckpoint += bytesWritten
           if (sinceCheckpoint >= CHECKPOINT_BYTES) {

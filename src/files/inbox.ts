@@ -136,6 +136,24 @@ export class Inbox {
     return { key, offer, peerId, offset, hash, handle }
   }
 
+  /**
+   * Hashes and writes a batch that arrived, all of it: a write the file system took only part of (a disk filling
+   * up) is carried on from where it stopped, until it fails outright.
+   */
+  async append (partial: PartialFile, batch: Uint8Array[]): Promise<number> {
+    for (const chunk of batch) partial.hash.update(chunk)
+    let rest = batch
+    let written = 0
+    while (rest.length > 0) {
+      const { bytesWritten } = await partial.handle.writev(rest, partial.offset)
+      if (bytesWritten === 0) throw new Error(`the file system took none of a ${rest.reduce((sum, chunk) => sum + chunk.byteLength, 0)}-byte write`)
+      partial.offset += bytesWritten
+      written += bytesWritten
+      rest = after(rest, bytesWritten)
+    }
+    return written
+  }
+
   /** Flushes what has arrived and records it as the point a broken transfer resumes from. */
   async checkpoint (partial: PartialFile): Promise<void> {
     await partial.handle.sync()
@@ -206,4 +224,19 @@ export class Inbox {
     await unlink(join(this.partialDir, `${key}.part`)).catch(() => {})
     await unlink(join(this.partialDir, `${key}.json`)).catch(() => {})
   }
+}
+
+/** What is left of `chunks` once their first `count` bytes are taken. */
+function after (chunks: Uint8Array[], count: number): Uint8Array[] {
+  let skip = count
+  const rest: Uint8Array[] = []
+  for (const chunk of chunks) {
+    if (skip >= chunk.byteLength) {
+      skip -= chunk.byteLength
+      continue
+    }
+    rest.push(skip === 0 ? chunk : chunk.subarray(skip))
+    skip = 0
+  }
+  return rest
 }

@@ -18,6 +18,8 @@ export interface RoomOptions {
   extraArgs?: string[]
   /** written to the room's config.json before it starts */
   config?: Partial<NodeConfig>
+  /** a home the test made (and removes) itself; by default each room gets a fresh one */
+  home?: string
 }
 
 /** The rooms one test file starts, and their cleanup. */
@@ -26,9 +28,9 @@ export class Rooms {
   private readonly bare: NodeProcess[] = []
   private readonly homes = new Homes()
 
-  async room (name: string, { parent, assistant, extraArgs = [], config }: RoomOptions = {}): Promise<Room> {
+  async room (name: string, { parent, assistant, extraArgs = [], config, home }: RoomOptions = {}): Promise<Room> {
     const parentAddr = typeof parent === 'object' ? await parent.node.addr() : parent
-    const node = new NodeProcess({ home: await this.homes.make(`mm-${name}-`), name, parent: parentAddr, bus: 'embedded:0', extraArgs, config })
+    const node = new NodeProcess({ home: home ?? await this.homes.make(`mm-${name}-`), name, parent: parentAddr, bus: 'embedded:0', extraArgs, config })
     try {
       await node.start()
       const url = await waitFor(`${name}'s embedded bus to listen`, async () => (await node.status()).bus.url ?? undefined)
