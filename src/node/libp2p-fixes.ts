@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { StreamState, YamuxStream } from '@chainsafe/libp2p-yamux/stream'
+import { AbstractMessageStream } from '@libp2p/utils'
 import type { Logger } from '../common/index.ts'
 import type { Libp2p } from 'libp2p'
 
@@ -84,6 +85,51 @@ export function batchYamuxWindowUpdates (log: Logger): boolean {
     sendWindowUpdate.call(this)
   }
   windowUpdatesBatched = true
+  return true
+}
+
+let drainWaitsRenewed: boolean | undefined
+
+/**
+ * @libp2p/utils 7.4 makes one promise for `onDrain()` and keeps it once it has resolved: after a stream's first
+ * drain, every later `onDrain()` resolves at once while the stream is still full, so a writer that waits on it
+ * no longer waits at all. A sender of a 256 MiB file held 130 MiB in its stream's write buffer (a heap snapshot
+ * showed the chunks there), and a link flooded by its bus queued without bound. Each wait now gets a promise of
+ * its own, dropped as it settles. Upstream: no js-libp2p issue for it yet.
+ */
+export function renewDrainWaits (log: Logger): boolean {
+  if (drainWaitsRenewed !== undefined) return drainWaitsRenewed
+  interface Draining { writableNeedsDrain: boolean, onDrainPromise?: PromiseWithResolvers<void> }
+  const proto = AbstractMessageStream.prototype as unknown as { onDrain?: (this: Draining, options?: unknown) => Promise<void> }
+  const onDrain = proto.onDrain
+  if (typeof onDrain !== 'function') {
+    cannotApply(log, 'a promise per drain wait', '@libp2p/utils', 'AbstractMessageStream has no onDrain')
+    drainWaitsRenewed = false
+    return false
+  }
+  let fieldsChecked = false
+  proto.onDrain = function (this: Draining, options?: unknown) {
+    // the promise is a field of each stream, so the first stream that waits is checked
+    if (!fieldsChecked) {
+      fieldsChecked = true
+      if (!('onDrainPromise' in this) || typeof this.writableNeedsDrain !== 'boolean') {
+        cannotApply(log, 'a promise per drain wait', '@libp2p/utils', 'its streams have no onDrainPromise/writableNeedsDrain')
+        proto.onDrain = onDrain
+        return onDrain.call(this, options)
+      }
+    }
+    if (this.writableNeedsDrain && this.onDrainPromise === undefined) {
+      const waiting = Promise.withResolvers<void>()
+      const settled = <T>(settle: (value: T) => void) => (value: T): void => {
+        if (this.onDrainPromise === wait) this.onDrainPromise = undefined
+        settle(value)
+      }
+      const wait: PromiseWithResolvers<void> = { promise: waiting.promise, resolve: settled(waiting.resolve), reject: settled(waiting.reject) }
+      this.onDrainPromise = wait
+    }
+    return onDrain.call(this, options)
+  }
+  drainWaitsRenewed = true
   return true
 }
 

@@ -3,7 +3,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { mplex } from '@libp2p/mplex'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
-import { batchYamuxWindowUpdates, linearGetConnections, oneWritePerMessage } from './libp2p-fixes.ts'
+import { batchYamuxWindowUpdates, linearGetConnections, oneWritePerMessage, renewDrainWaits } from './libp2p-fixes.ts'
 import { noiseCrypto } from './noise-crypto.ts'
 import { UserError, errorMessage, type Logger } from '../common/index.ts'
 import type { ConnectionGater, PrivateKey, ServiceMap } from '@libp2p/interface'
@@ -31,6 +31,7 @@ export interface StackInit<S extends ServiceMap> {
  */
 export async function createMeshLibp2p<S extends ServiceMap> (init: StackInit<S>): Promise<Libp2p<S>> {
   batchYamuxWindowUpdates(init.log)
+  renewDrainWaits(init.log)
   // the link's own heartbeat finds dead links; yamux's keep-alive would add a ping each way on every
   // connection every 30 s on top of it, each a wake-up of a hub for every child
   const muxers = { yamux: () => yamux({ enableKeepAlive: false }), mplex }

@@ -3,7 +3,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Logger } from '../../src/common/index.ts'
-import { batchYamuxWindowUpdates, installedVersion, linearGetConnections } from '../../src/node/index.ts'
+import { batchYamuxWindowUpdates, installedVersion, linearGetConnections, renewDrainWaits } from '../../src/node/index.ts'
 import { linkPeer, serveKind } from '../../support/link-peer.ts'
 import { waitFor } from '../../support/wait.ts'
 
@@ -94,6 +94,7 @@ describe('linear getConnections', () => {
     stops.push(async () => { await node.stop() })
     expect(linearGetConnections(node, log)).toBe(true)
     expect(batchYamuxWindowUpdates(log)).toBe(true)
+    expect(renewDrainWaits(log)).toBe(true)
     expect(lines).toEqual([])
   })
 })
@@ -124,5 +125,38 @@ describe('one write per message', () => {
     }
     // unpatched, every Noise message took two: its two-byte length, then its ciphertext
     expect(calls.write + calls.writev).toBeLessThanOrEqual(20)
+  })
+})
+
+describe('a promise per drain wait', () => {
+  it('a writer that waits for drain keeps waiting while the reader stalls, after the stream drained once before', async () => {
+    const sink = await linkPeer('sink', ['/ip4/127.0.0.1/tcp/0'])
+    const source = await linkPeer('source')
+    stops.push(async () => { await source.stop(); await sink.stop() })
+    let received = 0
+    await sink.handle('/test/stalling/1.0.0', stream => {
+      stream.addEventListener('message', event => {
+        received += event.data.byteLength
+        // the reader takes the first MiB, then stops reading: yamux then withholds the writer's window
+        if (received >= 1024 * 1024 && stream.readStatus === 'readable') stream.pause()
+      })
+    })
+    const stream = await source.dialProtocol(multiaddr(sink.getMultiaddrs()[0]?.toString() ?? ''), '/test/stalling/1.0.0')
+    const chunk = new Uint8Array(64 * 1024).fill(1)
+    let drains = 0
+    let stalled = false
+    for (let sent = 0; sent < 32 * 1024 * 1024 && !stalled; sent += chunk.byteLength) {
+      if (stream.send(chunk)) continue
+      try {
+        await stream.onDrain({ signal: AbortSignal.timeout(1_000) })
+        drains++
+      } catch {
+        stalled = true
+      }
+    }
+    expect(drains).toBeGreaterThan(0)
+    // unpatched, every wait after the first drain returned at once: the loop queued all 32 MiB in the stream
+    expect(stalled).toBe(true)
+    expect(stream.writeBufferLength).toBeLessThan(2 * 1024 * 1024)
   })
 })
