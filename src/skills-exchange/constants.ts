@@ -2,7 +2,6 @@ export const SKILLS_PROTOCOL = '/mycroft-mesh/skills/1.0.0'
 /** The word in `hello`/`welcome` of a node that takes skill updates, and the link kinds that carry them. */
 export const SKILLS_CAPABILITY = 'skills'
 export const SkillsKind = { update: 'skills-update', report: 'skills-report' } as const
-export const PUSH_SKILLS_PERMISSION = 'push-skills'
 
 export const SPEC_VERSION = '1.0.31'
 const DAY_MS = 24 * 3600_000
