@@ -89,6 +89,8 @@ export function batchYamuxWindowUpdates (log: Logger): boolean {
 }
 
 let drainWaitsRenewed: boolean | undefined
+/** What a stream may hold unsent before a writer's `onDrain()` really waits. */
+const WRITE_AHEAD_BYTES = 256 * 1024
 
 /**
  * @libp2p/utils 7.4 makes one promise for `onDrain()` and keeps it once it has resolved: after a stream's first
@@ -99,7 +101,7 @@ let drainWaitsRenewed: boolean | undefined
  */
 export function renewDrainWaits (log: Logger): boolean {
   if (drainWaitsRenewed !== undefined) return drainWaitsRenewed
-  interface Draining { writableNeedsDrain: boolean, onDrainPromise?: PromiseWithResolvers<void> }
+  interface Draining { writableNeedsDrain: boolean, writeBufferLength: number, onDrainPromise?: PromiseWithResolvers<void> }
   const proto = AbstractMessageStream.prototype as unknown as { onDrain?: (this: Draining, options?: unknown) => Promise<void> }
   const onDrain = proto.onDrain
   if (typeof onDrain !== 'function') {
@@ -112,12 +114,14 @@ export function renewDrainWaits (log: Logger): boolean {
     // the promise is a field of each stream, so the first stream that waits is checked
     if (!fieldsChecked) {
       fieldsChecked = true
-      if (!('onDrainPromise' in this) || typeof this.writableNeedsDrain !== 'boolean') {
+      if (!('onDrainPromise' in this) || typeof this.writableNeedsDrain !== 'boolean' || typeof this.writeBufferLength !== 'number') {
         cannotApply(log, 'a promise per drain wait', '@libp2p/utils', 'its streams have no onDrainPromise/writableNeedsDrain')
         proto.onDrain = onDrain
         return onDrain.call(this, options)
       }
     }
+    // with little queued the writer goes on, so the muxer has the next bytes at hand the moment it may send them
+    if (this.writeBufferLength < WRITE_AHEAD_BYTES) return Promise.resolve()
     if (this.writableNeedsDrain && this.onDrainPromise === undefined) {
       const waiting = Promise.withResolvers<void>()
       const settled = <T>(settle: (value: T) => void) => (value: T): void => {
