@@ -31,6 +31,7 @@ type State = z.infer<typeof StateSchema>
 const KeysSchema = z.record(z.enum(ROLES), z.array(z.string()))
 /** A rotation written down before any of it is applied, so that a crash halfway through is finished at the next open. */
 const RotationSchema = z.object({ keys: KeysSchema, thresholds: StateSchema.shape.thresholds, rootVersion: z.number().int().min(1), root: z.string() })
+type Rotation = z.infer<typeof RotationSchema>
 
 /** Where a published file lies under the served folder, by the names a TUF client with consistent snapshots asks for. */
 export const servedPaths = {
@@ -68,6 +69,8 @@ export class SkillsRepository {
   private readonly keysPath: string
   private readonly rotationPath: string
   private state!: State
+  /** a rotation written down and not yet wholly applied: every signing finishes it first */
+  private pendingRotation?: Rotation
   private keys!: Record<Role, RoleKey[]>
 
   private constructor (dir: string) {
@@ -96,7 +99,7 @@ export class SkillsRepository {
     }
     await writeFileAtomic(repository.keysPath, JSON.stringify(secretsOf(repository.keys), null, 2))
     await repository.serveRoot(rootBytes(repository.keys, repository.state.thresholds, 1, repository.signersOf('root')))
-    await repository.publish()
+    await repository.signAll()
     return repository
   }
 
@@ -108,7 +111,8 @@ export class SkillsRepository {
     repository.state = StateSchema.parse(JSON.parse(state))
     repository.keys = loadKeys(KeysSchema.parse(JSON.parse(keys)))
     const rotation = await readFile(repository.rotationPath, 'utf8').catch(() => undefined)
-    if (rotation !== undefined) await repository.applyRotation(RotationSchema.parse(JSON.parse(rotation)))
+    if (rotation !== undefined) repository.pendingRotation = RotationSchema.parse(JSON.parse(rotation))
+    await repository.finishRotation()
     return repository
   }
 
@@ -147,6 +151,7 @@ export class SkillsRepository {
     const at = versions.findIndex(entry => entry.version === this.state.current[name])
     const previous = at > 0 ? versions[at - 1] : undefined
     if (previous === undefined) throw new UserError(`${name} has no earlier version to go back to`)
+    await this.finishRotation()
     this.state.current[name] = previous.version
     await this.save()
     await this.publish()
@@ -160,6 +165,7 @@ export class SkillsRepository {
    * old keys are forgotten: a leaked one signs nothing any node takes after its next update.
    */
   async rotate (roles: readonly Role[], { keys, threshold }: { keys?: number, threshold?: number } = {}): Promise<{ rootVersion: number, timestampVersion: number }> {
+    await this.finishRotation()
     const resized = roles.filter(role => MULTI_KEY_ROLES.includes(role))
     if ((keys !== undefined || threshold !== undefined) && resized.length === 0) throw new UserError('--keys and --threshold apply to the root and targets roles; name one of them', 2)
     const next = { ...this.keys }
@@ -176,11 +182,17 @@ export class SkillsRepository {
     const rootVersion = this.state.versions.root + 1
     const rotation = { keys: secretsOf(next), thresholds, rootVersion, root: rootBytes(next, thresholds, rootVersion, [...oldSigners, ...newSigners]) }
     await writeFileAtomic(this.rotationPath, JSON.stringify(rotation))
-    return { rootVersion, timestampVersion: await this.applyRotation(rotation) }
+    this.pendingRotation = rotation
+    return { rootVersion, timestampVersion: await this.finishRotation() }
   }
 
   /** Signs new targets, snapshot and timestamp for the current skills. */
   async publish (): Promise<number> {
+    await this.finishRotation()
+    return this.signAll()
+  }
+
+  private async signAll (): Promise<number> {
     const now = Date.now()
     const versions = this.state.versions
     versions.targets++
@@ -204,6 +216,7 @@ export class SkillsRepository {
   async refreshTimestamp (now = Date.now()): Promise<boolean> {
     const expires = this.state.timestampExpires === null ? 0 : Date.parse(this.state.timestampExpires)
     if (expires - now > EXPIRY_MS.timestamp * (1 - TIMESTAMP_REFRESH_SHARE)) return false
+    await this.finishRotation()
     await this.writeTimestamp(await readFile(join(this.served, servedPaths.snapshot(this.state.versions.snapshot))))
     return true
   }
@@ -222,15 +235,21 @@ export class SkillsRepository {
     await this.save()
   }
 
-  /** Applies a written-down rotation (again, after a crash: each step writes the same result). */
-  private async applyRotation (rotation: z.infer<typeof RotationSchema>): Promise<number> {
+  /**
+   * Applies the rotation written down, if one is (again, after a crash or a failed step: each step writes the same
+   * result), and returns the timestamp version it published; with none pending, the current one.
+   */
+  private async finishRotation (): Promise<number> {
+    const rotation = this.pendingRotation
+    if (rotation === undefined) return this.state.versions.timestamp
     this.keys = loadKeys(rotation.keys)
     this.state.thresholds = rotation.thresholds
     await writeFileAtomic(this.keysPath, JSON.stringify(rotation.keys, null, 2))
     this.state.versions.root = rotation.rootVersion
     await this.serveRoot(rotation.root)
-    const timestampVersion = await this.publish()
+    const timestampVersion = await this.signAll()
     await rm(this.rotationPath, { force: true })
+    this.pendingRotation = undefined
     return timestampVersion
   }
 

@@ -118,7 +118,8 @@ describe('rotating the skills keys', () => {
     await expect(node.update(fetchServed)).rejects.toThrow(/timestamp was signed by 0\/1 keys/)
   })
 
-  it('a rotation cut off halfway (new keys saved, the new root not yet served) is finished when the master opens again', async () => {
+  /** A rotation that fails after the new keys were saved and before the new root is served. */
+  async function cutRotationShort (): Promise<void> {
     const metadata = join(repository.served, 'metadata')
     await cp(metadata, join(dir, 'metadata-aside'), { recursive: true })
     await rm(metadata, { recursive: true })
@@ -126,8 +127,9 @@ describe('rotating the skills keys', () => {
     await expect(repository.rotate(['root', 'targets'])).rejects.toThrow()
     await rm(metadata)
     await cp(join(dir, 'metadata-aside'), metadata, { recursive: true })
+  }
 
-    repository = await SkillsRepository.open(masterDir)
+  async function installsUnderTheNewRoot (): Promise<void> {
     await addSkill('1.0.0')
     await repository.publish()
     await serveMastersCopy()
@@ -135,5 +137,16 @@ describe('rotating the skills keys', () => {
     expect(await installable(node)).toEqual(['ovos-skill-weather 1.0.0'])
     expect(await trustedRootVersion(node)).toBe(2)
     expect(await readdir(masterDir)).not.toContain('rotation.json')
+  }
+
+  it('a rotation cut off halfway (new keys saved, the new root not yet served) is finished when the master opens again', async () => {
+    await cutRotationShort()
+    repository = await SkillsRepository.open(masterDir)
+    await installsUnderTheNewRoot()
+  })
+
+  it('a rotation cut off halfway is finished by the running master before it signs anything else', async () => {
+    await cutRotationShort()
+    await installsUnderTheNewRoot()
   })
 })
