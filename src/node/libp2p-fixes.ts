@@ -97,7 +97,8 @@ const WRITE_AHEAD_BYTES = 256 * 1024
  * drain, every later `onDrain()` resolves at once while the stream is still full, so a writer that waits on it
  * no longer waits at all. A sender of a 256 MiB file held 130 MiB in its stream's write buffer (a heap snapshot
  * showed the chunks there), and a link flooded by its bus queued without bound. Each wait now gets a promise of
- * its own, dropped as it settles. Upstream: no js-libp2p issue for it yet.
+ * its own, dropped as it settles; below WRITE_AHEAD_BYTES queued a writer goes on at once, as before. Upstream: no
+ * js-libp2p issue for it yet.
  */
 export function renewDrainWaits (log: Logger): boolean {
   if (drainWaitsRenewed !== undefined) return drainWaitsRenewed
@@ -115,7 +116,7 @@ export function renewDrainWaits (log: Logger): boolean {
     if (!fieldsChecked) {
       fieldsChecked = true
       if (!('onDrainPromise' in this) || typeof this.writableNeedsDrain !== 'boolean' || typeof this.writeBufferLength !== 'number') {
-        cannotApply(log, 'a promise per drain wait', '@libp2p/utils', 'its streams have no onDrainPromise/writableNeedsDrain')
+        cannotApply(log, 'a promise per drain wait', '@libp2p/utils', 'its streams have no onDrainPromise/writableNeedsDrain/writeBufferLength')
         proto.onDrain = onDrain
         return onDrain.call(this, options)
       }

@@ -135,8 +135,9 @@ export class SkillsClient {
     if (pinned === undefined) throw new NotPinnedError('this node has no pinned mesh root: it takes no skill updates (a node joined with an invite from a master\'s tree pins it)')
     const current = await fetchServed(servedPaths.currentRoot)
     if (current === undefined) throw new NotPinnedError('the parent serves no skills root')
+    const newest = rootVersion(current)
     let root: Uint8Array | undefined = current
-    for (let version = rootVersion(current) - 1; sha256(root) !== pinned && version >= Math.max(1, rootVersion(current) - MAX_ROOT_ROTATIONS); version--) {
+    for (let version = newest - 1; sha256(root) !== pinned && version >= Math.max(1, newest - MAX_ROOT_ROTATIONS); version--) {
       root = await fetchServed(servedPaths.root(version))
       if (root === undefined) break
     }
