@@ -115,7 +115,7 @@ describe('a receiver killed mid-file', () => {
     const bus = await BusProbe.connect((await again.status()).bus.url ?? '')
     rooms.adopt({ node: again, bus })
     const sent = await sending
-    expect(sent.code).toBe(0)
+    expect(sent.code, sent.stderr).toBe(0)
     const [name] = (await readdir(inbox)).filter(entry => entry.endsWith('film.bin'))
     const copy = createHash('sha256')
     for await (const chunk of createReadStream(join(inbox, name ?? ''))) copy.update(chunk as Buffer)
