@@ -63,7 +63,7 @@ export function buildProgram (): Command {
     .option('--bus <spec>', 'the local messagebus: a ws:// URL, embedded[:PORT], auto or none (default: auto)')
     .addOption(new Option('--muxer <name>', 'a stream muxer to offer, in order of preference; repeat for more (default: yamux then mplex)')
       .choices(['yamux', 'mplex']).argParser(collectChoice(['yamux', 'mplex'])))
-    .option('--heartbeat-ms <ms>', 'interval between link heartbeats (default: 5000)', parseInteger('--heartbeat-ms'))
+    .option('--heartbeat-ms <ms>', 'how long a link waits for an answer before it pings (default: 5000)', parseInteger('--heartbeat-ms'))
     .option('--fallback', 'register as an OVOS fallback skill to notice unanswered utterances (the default)')
     .option('--no-fallback', 'do not register as an OVOS fallback skill')
     .option('--fallback-priority <n>', 'the fallback priority; below 100 asks the mesh before the stock "I don\'t know" (default: 95)', parseInteger('--fallback-priority'))

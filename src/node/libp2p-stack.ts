@@ -10,6 +10,13 @@ import type { ConnectionGater, PrivateKey, ServiceMap } from '@libp2p/interface'
 
 export type MuxerName = 'yamux' | 'mplex'
 
+/**
+ * TCP's keep-alive finds a vanished peer on an idle link at no cost to the process: the kernel probes after
+ * this long without a packet, then (libuv's choice) every second, ten times, so the socket fails within 13 s.
+ * It cannot see a link with data in flight (TCP retransmits instead, for minutes): the link's heartbeat does.
+ */
+export const TCP_KEEPALIVE_IDLE_MS = 3_000
+
 export interface StackInit<S extends ServiceMap> {
   log: Logger
   privateKey?: PrivateKey
@@ -32,18 +39,18 @@ export interface StackInit<S extends ServiceMap> {
 export async function createMeshLibp2p<S extends ServiceMap> (init: StackInit<S>): Promise<Libp2p<S>> {
   batchYamuxWindowUpdates(init.log)
   renewDrainWaits(init.log)
-  // the link's own heartbeat finds dead links; yamux's keep-alive would add a ping each way on every
-  // connection every 30 s on top of it, each a wake-up of a hub for every child
+  // TCP's keep-alive and the link's heartbeat find dead links; yamux's keep-alive would add a ping each way on
+  // every connection every 30 s on top of them, each a wake-up of a hub for every child
   const muxers = { yamux: () => yamux({ enableKeepAlive: false }), mplex }
   const options: Libp2pOptions<S> = {
     privateKey: init.privateKey,
     addresses: { listen: init.listen ?? [] },
-    transports: [tcp()],
+    transports: [tcp({ dialOpts: tcpKeepAlive, listenOpts: tcpKeepAlive })],
     connectionEncrypters: [noise({ crypto: noiseCrypto })],
     streamMuxers: (init.muxers ?? ['yamux', 'mplex']).map(name => muxers[name]()),
     connectionGater: init.connectionGater,
     metrics: init.metrics,
-    // the link's own heartbeat finds dead links; libp2p's monitor would also open a stream on every connection
+    // TCP's keep-alive and the link's heartbeat find dead links; libp2p's monitor would also open a stream on every connection
     // every 10 s and abort any whose ping waits over 5 s, which is every child of a hub under load
     connectionMonitor: { enabled: false },
     connectionManager: {
@@ -58,6 +65,8 @@ export async function createMeshLibp2p<S extends ServiceMap> (init: StackInit<S>
   oneWritePerMessage(node, init.log)
   return node
 }
+
+const tcpKeepAlive = { keepAlive: true, keepAliveInitialDelay: TCP_KEEPALIVE_IDLE_MS }
 
 function listenError (err: unknown, listen: string[]): Error {
   const message = errorMessage(err)

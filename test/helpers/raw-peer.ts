@@ -56,7 +56,7 @@ export async function rawClient (muxers: Muxer | Muxer[] = 'yamux', { listen = [
   })
 }
 
-/** well inside the tests' 500 ms heartbeat, whose parents drop a link silent for two of them */
+/** well inside the tests' 500 ms heartbeat */
 const KEEP_ALIVE_MS = 300
 
 /** One raw `/mycroft-mesh/link/1.0.0` stream: writes whatever bytes a test wants, records what comes back. */
@@ -64,11 +64,13 @@ export class RawLink {
   readonly frames: WireFrame[] = []
   remoteClosedWrite = false
   closeEvent?: StreamCloseEvent
-  /**
-   * Behave as a live peer: answer the other side's pings, and, at the child end of a link, ping whenever this end
-   * has sent nothing for KEEP_ALIVE_MS (as a node does: a parent only answers, and drops a link that stays silent).
-   */
+  /** Behave as a live peer: answer the other side's pings (and ping, when `pings` says so). */
   alive = true
+  /**
+   * At the child end of a link, ping whenever this end has sent nothing for KEEP_ALIVE_MS: a test's raw child then
+   * never stays quiet long enough for a parent to drop it, whatever the test does with the stream.
+   */
+  pings = true
   readonly stream: Stream
   /** this end's peer id, sent as `from` */
   readonly peerId: string
@@ -105,7 +107,7 @@ export class RawLink {
       clearInterval(this.keepAlive)
     })
     this.keepAlive = setInterval(() => {
-      if (end === 'child' && this.welcomed && this.alive && this.writable && Date.now() - this.lastSentAt >= KEEP_ALIVE_MS) this.envelope({ kind: 'ping', body: { t: performance.now() } })
+      if (end === 'child' && this.welcomed && this.alive && this.pings && this.writable && Date.now() - this.lastSentAt >= KEEP_ALIVE_MS) this.envelope({ kind: 'ping', body: { t: performance.now() } })
     }, KEEP_ALIVE_MS / 3)
     this.keepAlive.unref()
   }

@@ -8,17 +8,13 @@ import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import { Homes, NodeProcess, runCli } from '../../support/node-process.ts'
-import { Lan, lanUnavailable, type Device } from '../../support/netns.ts'
+import { Lan, lanSkip, type Device } from '../../support/netns.ts'
 import { waitFor } from '../../support/wait.ts'
 import { hubTag } from '../../src/house/index.ts'
 
 const FORGER = fileURLToPath(new URL('../../support/mdns-forger.ts', import.meta.url))
 
-const unavailable = lanUnavailable()
-if (unavailable !== undefined) {
-  // eslint-disable-next-line no-console
-  console.warn(`SKIPPING the house (mDNS) tests: ${unavailable}`)
-}
+const unavailable = lanSkip('the house (mDNS) tests')
 
 const LISTEN = '/ip4/0.0.0.0/tcp/4773'
 

@@ -11,10 +11,16 @@ export const MAX_TTL = 64
 
 export const HEARTBEAT_INTERVAL_MS = 5_000
 /**
- * The link is declared dead after this many heartbeat intervals without a single frame from the other side:
- * two (10 s) tolerate one lost ping, and find a dead link within 15 s.
+ * A link that sent something and has heard nothing back pings after one interval, and is declared dead after
+ * this many: two (10 s) find a dead link within 15 s with a message in flight, where TCP itself would retransmit
+ * for minutes. An idle link is left to TCP's keep-alive (see TCP_KEEPALIVE_IDLE_MS in the node's stack).
  */
 export const MISSED_BEATS = 2
+/**
+ * An idle link's child end still pings once in this many intervals (2 min by default): TCP's keep-alive is
+ * answered by the kernel of a process that hangs, and this ping by the process itself.
+ */
+export const QUIET_BEATS = 24
 export const HANDSHAKE_TIMEOUT_MS = 10_000
 /** How long a write may wait for the other side to read before the link is given up. */
 export const DRAIN_TIMEOUT_MS = 10_000

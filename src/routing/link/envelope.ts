@@ -119,6 +119,11 @@ export class FrameDecoder {
     this.maxPrefixBytes = varint.encodingLength(maxFrameBytes)
   }
 
+  /** bytes of a frame begun and not yet finished */
+  get unfinishedBytes (): number {
+    return this.buffer.byteLength
+  }
+
   * push (chunk: Uint8Array | Uint8ArrayList): Generator<Uint8ArrayList> {
     this.buffer.append(chunk)
     for (let prefix = this.readPrefix(); prefix !== undefined; prefix = this.readPrefix()) {

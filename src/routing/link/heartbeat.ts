@@ -1,16 +1,24 @@
+import { SendQueues, type WireKey } from './send-queues.ts'
 import type { LinkSession } from './link-session.ts'
 
-/** Which end of a link this node holds: the child end pings, the parent end only answers. */
+/** Which end of a link this node holds: the child end pings a quiet link, the parent end only answers it. */
 export type LinkEnd = 'child' | 'parent'
+
+interface Beaten {
+  end: LinkEnd
+  /** the link's TCP connection in the kernel's socket table, when it has one */
+  wire?: WireKey
+}
 
 /**
  * One timer for all of a node's links. A timer per link would wake a hub with thousands of children thousands of
- * times an interval, each wake-up a system call of its own; this one ticks four times an interval and beats
- * every link in the same wake-up.
+ * times an interval, each wake-up a system call of its own; this one ticks four times an interval, reads the
+ * kernel's send queues once, and beats every link in the same wake-up.
  */
 export class Heartbeats {
   private readonly tickMs: number
-  private readonly links = new Map<LinkSession, LinkEnd>()
+  private readonly links = new Map<LinkSession, Beaten>()
+  private readonly sendQueues = new SendQueues()
   private timer?: ReturnType<typeof setInterval>
   private lastTickAt = 0
 
@@ -18,9 +26,9 @@ export class Heartbeats {
     this.tickMs = heartbeatMs / 4
   }
 
-  add (session: LinkSession, end: LinkEnd): void {
+  add (session: LinkSession, end: LinkEnd, wire?: WireKey): void {
     if (!session.isOpen || this.links.has(session)) return
-    this.links.set(session, end)
+    this.links.set(session, { end, wire })
     void session.closed.then(() => { this.links.delete(session) })
     if (this.timer !== undefined) return
     this.lastTickAt = Date.now()
@@ -39,6 +47,7 @@ export class Heartbeats {
     // still waiting to be read, so silence is judged at the next tick, not now
     const late = now - this.lastTickAt > 2 * this.tickMs
     this.lastTickAt = now
-    for (const [session, end] of this.links) session.beat(end, now, late)
+    const waiting = this.sendQueues.waiting()
+    for (const [session, { end, wire }] of this.links) session.beat(end, now, late, wire !== undefined && waiting.has(wire))
   }
 }

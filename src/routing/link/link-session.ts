@@ -1,6 +1,6 @@
 import { parseUntrusted } from './untrusted.ts'
 import { randomUUID } from 'node:crypto'
-import { CLOSE_TIMEOUT_MS, DEFAULT_TTL, DRAIN_TIMEOUT_MS, ERROR_REPLIES_PER_SECOND, ERROR_REPLY_BURST, REQUEST_TIMEOUT_MS } from './constants.ts'
+import { CLOSE_TIMEOUT_MS, DEFAULT_TTL, DRAIN_TIMEOUT_MS, ERROR_REPLIES_PER_SECOND, ERROR_REPLY_BURST, QUIET_BEATS, REQUEST_TIMEOUT_MS } from './constants.ts'
 import { decodeEnvelope, encodeFrame, FrameDecoder, FrameError, type Envelope } from './envelope.ts'
 import { ByeSchema, ErrorBodySchema, LinkKind, PingSchema, type LinkErrorCode, type Verdict } from './messages.ts'
 import { LinkClosedError, RemoteError, RequestTimeoutError } from './errors.ts'
@@ -75,7 +75,11 @@ export class LinkSession {
   private readonly log: Logger
   private readonly pending = new Map<string, Pending>()
   private lastHeardAt = Date.now()
-  private lastSentAt = 0
+  /** when this end first sent something after it last heard the other: undefined while nothing waits */
+  private unansweredSince?: number
+  /** when the bytes of a frame not yet finished began to arrive */
+  private unfinishedSince?: number
+  private lastPingAt = 0
   private readonly outbox: Outbox
   /** error frames answer a flood of bad frames only this often: garbage is not answered one for one */
   private readonly errorReplies = new TokenBucket(ERROR_REPLIES_PER_SECOND, ERROR_REPLY_BURST)
@@ -117,22 +121,40 @@ export class LinkSession {
   }
 
   /**
-   * One heartbeat tick (Heartbeats runs them for every link of the node). The child end of a link pings, and only
-   * when the link has been quiet one way or the other for an interval (a link that carries traffic both ways needs
-   * no ping); the parent end only answers, so a hub's idle children cost it one small frame in and one out per
-   * interval each. Either end closes the link when no whole frame is heard for `missedBeats` intervals (a peer
-   * that trickles a byte now and then, never finishing a frame, is as dead as a silent one), unless this tick
-   * came late.
+   * One heartbeat tick (Heartbeats runs them for every link of the node). A link that sent something and has
+   * heard nothing back since, or whose TCP connection holds bytes its peer has not acknowledged (`wireWaits`:
+   * written by any stream), pings after an interval, and is closed after `missedBeats` intervals without a whole
+   * frame in answer; so is one whose peer began a frame and has not finished it (bytes trickled now and then are
+   * no sign of life). An idle link sends nothing: TCP's keep-alive, answered by the kernels, finds a vanished
+   * peer; only the child end pings once in QUIET_BEATS intervals, for a peer whose process hangs, and either end
+   * closes a link silent for longer than that ping and its answer take. Each end pings once on a new link, to
+   * know its round trip. A tick that came late judges nothing.
    */
-  beat (end: LinkEnd, now: number, late: boolean): void {
+  beat (end: LinkEnd, now: number, late: boolean, wireWaits: boolean): void {
     if (!this.isOpen) return
+    if (wireWaits) this.unansweredSince ??= now
     const { heartbeatMs, missedBeats } = this.init
+    const answerMs = heartbeatMs * missedBeats
+    const unansweredMs = this.unansweredSince === undefined ? 0 : now - this.unansweredSince
+    const unfinishedMs = this.unfinishedSince === undefined ? 0 : now - this.unfinishedSince
     const silentMs = now - this.lastHeardAt
-    if (silentMs > heartbeatMs * missedBeats && !late) {
-      this.abort(`no heartbeat for ${(silentMs / 1000).toFixed(1)} s`)
+    const dead = late
+      ? undefined
+      : unansweredMs > answerMs
+        ? `no answer for ${seconds(unansweredMs)}`
+        : unfinishedMs > answerMs
+          ? `a frame begun ${seconds(unfinishedMs)} ago is still unfinished`
+          : silentMs > heartbeatMs * QUIET_BEATS + answerMs + heartbeatMs ? `no heartbeat for ${seconds(silentMs)}` : undefined
+    if (dead !== undefined) {
+      this.abort(dead)
       return
     }
-    if (end === 'child' && Math.max(silentMs, now - this.lastSentAt) >= heartbeatMs) {
+    const waiting = unansweredMs >= heartbeatMs && now - this.lastPingAt >= heartbeatMs
+    const quiet = end === 'child' && this.unansweredSince === undefined && silentMs >= heartbeatMs * QUIET_BEATS
+    // each end pings once when the link is new, for the round trip its status shows
+    const first = this.lastPingAt === 0
+    if (waiting || quiet || first) {
+      this.lastPingAt = now
       this.send(LinkKind.ping, { t: performance.now(), ...(this.rttMs === undefined ? {} : { rtt: this.rttMs }) }, {}, { waitForDrain: false }).catch(() => {})
     }
   }
@@ -156,7 +178,8 @@ export class LinkSession {
     if (options.re !== undefined) envelope.re = options.re
     if (options.attachment !== undefined) envelope.attachment = options.attachment
     const taken = this.outbox.enqueue(encodeFrame(envelope, this.init.maxFrameBytes))
-    this.lastSentAt = Date.now()
+    // a reply (a pong too) asks for nothing back; after anything else the other side should be heard from
+    if (options.re === undefined) this.unansweredSince ??= Date.now()
     if (waitForDrain) await taken
     return envelope
   }
@@ -229,6 +252,7 @@ export class LinkSession {
         this.take(payload)
         if (!this.isOpen) return
       }
+      if (this.decoder.unfinishedBytes > 0) this.unfinishedSince ??= Date.now()
     } catch (err) {
       // the byte stream can no longer be split into frames: nothing after this point can be trusted
       const code = err instanceof FrameError ? err.code : 'malformed'
@@ -283,6 +307,8 @@ export class LinkSession {
       return
     }
     this.lastHeardAt = Date.now()
+    this.unansweredSince = undefined
+    this.unfinishedSince = undefined
 
     const verdict = this.guard?.(envelope)
     if (verdict !== undefined && !verdict.ok) {
@@ -338,4 +364,8 @@ export class LinkSession {
       failed(err)
     }
   }
+}
+
+function seconds (ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`
 }
