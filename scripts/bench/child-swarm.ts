@@ -80,6 +80,7 @@ type Child = Libp2p<{ link: Link, identify: unknown, ping: unknown }>
 async function createChild (i: number): Promise<Child> {
   return createMeshLibp2p({
     log,
+    heartbeatMs,
     privateKey: await generateKeyPair('Ed25519'),
     muxers: ['yamux'],
     services: {

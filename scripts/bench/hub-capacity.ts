@@ -19,7 +19,7 @@
  * - `hub_rss_mb` / `hub_heap_mb`: the hub's `status().process` with every child linked; `rss_per_child_kb` and
  *   `heap_per_child_kb`: (with children − before children) / children held.
  *   "Before" is sampled once the idle hub has settled, "with children" once the burst of links settled (the
- *   node collects its garbage then: src/node/after-bursts.ts) and two heartbeat intervals passed; each is the
+ *   node collects its garbage then: src/node/after-bursts.ts) and the idle window passed; each is the
  *   minimum over 5 samples a second apart. The samples do not make it collect, so heapUsed includes the garbage
  *   V8 has not collected since: the minimum over
  *   samples (taken across heartbeats, which drive scavenges and incremental marking) is the closest to a
@@ -28,8 +28,9 @@
  *   Beside them (`rss_per_child_gc_kb`, `heap_per_child_gc_kb`): the hub is started with `--inspect=127.0.0.1:0` (loopback,
  *   random port), and after each set of samples a full GC is forced through the inspector
  *   (`HeapProfiler.collectGarbage`, twice): the per-child figures after it are the live cost.
- * - `held_cpu_percent`: the hub's CPU (share of one core) over two heartbeat intervals while it holds every
- *   child, idle but for heartbeats, once the burst of links has settled (the idle hub's before them is logged).
+ * - `held_cpu_percent`: the hub's CPU (share of one core) while it holds every child, idle, once the burst of
+ *   links has settled, over a window that holds each child's quiet ping once (IDLE_WINDOW_MS; the idle hub's
+ *   before them is logged).
  *
  * - `first_attempt_linked`: children linked at their first attempt. Each attempt has the 5 s limit a real node's
  *   parent link gives one; like a real node, a child whose attempt failed tries again after the node's default
@@ -48,6 +49,7 @@ import { fileURLToPath } from 'node:url'
 import { WebSocket } from 'ws'
 import { NodeProcess, type MeshStatus } from '../../support/node-process.ts'
 import { waitFor } from '../../support/wait.ts'
+import { QUIET_BEATS } from '../../src/routing/index.ts'
 
 export interface HubCapacityOptions {
   children: number
@@ -73,6 +75,11 @@ export interface HubCapacityResult {
 const SWARM = fileURLToPath(new URL('./child-swarm.ts', import.meta.url))
 /** the realistic default, not the 500 ms of the test helpers */
 const HEARTBEAT_MS = 5_000
+/**
+ * The idle hub's CPU is measured over a window that holds every child's quiet ping once (a child of an idle link
+ * pings once in QUIET_BEATS intervals), so that it is the cost of an idle hour, not of a lucky few seconds.
+ */
+const IDLE_WINDOW_MS = (QUIET_BEATS + 2) * HEARTBEAT_MS
 /** dials in flight per swarm process */
 const DEFAULT_CONCURRENCY_PER_PROCESS = 32
 /** libp2p's `maxIncomingPendingConnections`, fixed by src/node/mesh-node.ts */
@@ -366,12 +373,13 @@ export async function benchHubCapacity (options: { children: number, processes: 
     }
     for (const [reason, n] of [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 8)) log(`hub-capacity: ×${n} ${reason}`)
 
-    // the burst settles (the hub collects its garbage SETTLE_MS after the last link), then two heartbeat
-    // intervals with every child, idle: the CPU over them, then the samples
+    // the burst settles (the hub collects its garbage SETTLE_MS after the last link), then the idle window with
+    // every child: the CPU over it, then the samples
     await sleep(SETTLE_MS)
+    log(`hub-capacity: measuring the idle hub's CPU over ${IDLE_WINDOW_MS / 1000} s, long enough for every child's quiet ping`)
     const heldCpuFrom = await cpuSeconds(hub.pid)
     const heldFrom = Date.now()
-    await sleep(2 * HEARTBEAT_MS)
+    await sleep(IDLE_WINDOW_MS)
     const heldCpu = (await cpuSeconds(hub.pid) - heldCpuFrom) / ((Date.now() - heldFrom) / 1000)
     const after = await sampleHub(hub)
     const afterGc = await statusAfterGc(hub, log)
@@ -410,7 +418,7 @@ export async function benchHubCapacity (options: { children: number, processes: 
       log(`hub-capacity: after a forced GC (live cost): hub rss ${round1(afterGc.process.rssBytes / MB)} MB, heap ${round1(afterGc.process.heapUsedBytes / MB)} MB; ` +
         `per child ${result.rss_per_child_gc_kb} KB RSS, ${result.heap_per_child_gc_kb} KB heap`)
     }
-    log(`hub-capacity: hub cpu holding ${held} children (heartbeats only), after they settled: ${Math.round(heldCpu * 100)}% of one core, over ${(2 * HEARTBEAT_MS / 1000).toFixed(0)} s`)
+    log(`hub-capacity: hub cpu holding ${held} idle children, after they settled: ${round1(heldCpu * 100)}% of one core, over ${(IDLE_WINDOW_MS / 1000).toFixed(0)} s`)
 
     // the hub's warnings and errors, by message and reason
     const warnings = new Map<string, number>()

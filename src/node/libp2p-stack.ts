@@ -6,6 +6,7 @@ import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { batchYamuxWindowUpdates, linearGetConnections, oneWritePerMessage, renewDrainWaits } from './libp2p-fixes.ts'
 import { noiseCrypto } from './noise-crypto.ts'
 import { UserError, errorMessage, type Logger } from '../common/index.ts'
+import { HEARTBEAT_INTERVAL_MS, QUIET_BEATS } from '../routing/index.ts'
 import type { ConnectionGater, PrivateKey, ServiceMap } from '@libp2p/interface'
 
 export type MuxerName = 'yamux' | 'mplex'
@@ -27,6 +28,8 @@ export interface StackInit<S extends ServiceMap> {
   maxConnections?: number
   /** new inbound connections per second from one address before more are refused */
   maxInboundPerIpPerSecond?: number
+  /** the links' heartbeat interval, by which an idle socket is judged (default: the link's default) */
+  heartbeatMs?: number
   /** libp2p's own metrics (`@libp2p/prometheus-metrics`), when the node serves metrics */
   metrics?: Libp2pOptions<S>['metrics']
   services: Libp2pOptions<S>['services']
@@ -45,7 +48,7 @@ export async function createMeshLibp2p<S extends ServiceMap> (init: StackInit<S>
   const options: Libp2pOptions<S> = {
     privateKey: init.privateKey,
     addresses: { listen: init.listen ?? [] },
-    transports: [tcp({ dialOpts: tcpKeepAlive, listenOpts: tcpKeepAlive })],
+    transports: [tcp({ dialOpts: tcpKeepAlive, listenOpts: tcpKeepAlive, ...socketIdleTimeouts(init.heartbeatMs ?? HEARTBEAT_INTERVAL_MS) })],
     connectionEncrypters: [noise({ crypto: noiseCrypto })],
     streamMuxers: (init.muxers ?? ['yamux', 'mplex']).map(name => muxers[name]()),
     connectionGater: init.connectionGater,
@@ -67,6 +70,15 @@ export async function createMeshLibp2p<S extends ServiceMap> (init: StackInit<S>
 }
 
 const tcpKeepAlive = { keepAlive: true, keepAliveInitialDelay: TCP_KEEPALIVE_IDLE_MS }
+
+/**
+ * @libp2p/tcp closes a socket that carried nothing for 2 minutes; an idle link says something only once in
+ * QUIET_BEATS heartbeats (2 minutes by default), so its socket is given twice that.
+ */
+function socketIdleTimeouts (heartbeatMs: number): { inboundSocketInactivityTimeout: number, outboundSocketInactivityTimeout: number } {
+  const idleMs = 2 * QUIET_BEATS * heartbeatMs
+  return { inboundSocketInactivityTimeout: idleMs, outboundSocketInactivityTimeout: idleMs }
+}
 
 function listenError (err: unknown, listen: string[]): Error {
   const message = errorMessage(err)

@@ -115,6 +115,7 @@ export class MeshNode {
       this.metricsRegistry = metrics?.registry
       node = await createMeshLibp2p<Services>({
         log,
+        heartbeatMs: config.heartbeatMs,
         metrics: metrics?.libp2p,
         privateKey: identity.privateKey,
         listen: config.listen,

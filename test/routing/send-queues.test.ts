@@ -4,11 +4,11 @@
  * where a pulled cable leaves a file's bytes unacknowledged.
  */
 import { createServer, connect, type Socket } from 'node:net'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { SendQueues, wireKeyOf } from '../../src/routing/link/send-queues.ts'
+import { SendQueues, wireOf, type Wire } from '../../src/routing/link/send-queues.ts'
 import type { Connection } from '@libp2p/interface'
 
 const HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode'
@@ -37,16 +37,52 @@ describe('send queues', () => {
     expect([...new SendQueues([path, '/no/such/table']).waiting()]).toEqual(['1F90>D431'])
   })
 
-  it('names a real connection the way the table does', async () => {
+  it('reads the table only for sockets that wrote since it last showed them clean, at most once an interval', async () => {
+    const path = await table(row('0100007F:1F90', '0100007F:D431', '01', '000000F8:00000000'))
+    const reads: number[] = []
+    class CountedQueues extends SendQueues {
+      override waiting (): Set<string> {
+        reads.push(Date.now())
+        return super.waiting()
+      }
+    }
+    const queues = new CountedQueues([path])
+    const socket = { bytesWritten: 0, localPort: 0x1f90, remotePort: 0xd431 }
+    const quiet = { bytesWritten: 0, localPort: 0x1f90, remotePort: 0xd432 }
+    const waits = wireOf({ maConn: { socket } } as unknown as Connection) as Wire
+    const idle = wireOf({ maConn: { socket: quiet } } as unknown as Connection) as Wire
+    queues.watch(waits)
+    queues.watch(idle)
+
+    queues.look(10_000, 5_000)
+    expect(reads).toHaveLength(0)
+
+    socket.bytesWritten = 248
+    queues.look(12_000, 5_000)
+    expect(reads).toHaveLength(0)
+    queues.look(15_000, 5_000)
+    expect(reads).toHaveLength(1)
+    expect(waits).toMatchObject({ seenWaitingAt: 15_000, waitingSince: 10_000, cleanAtBytes: 0 })
+    expect(idle.seenWaitingAt).toBeUndefined()
+
+    await writeFile(path, [HEADER, row('0100007F:1F90', '0100007F:D431', '01', '00000000:00000000'), ''].join('\n'))
+    queues.look(20_000, 5_000)
+    expect(waits).toMatchObject({ seenWaitingAt: undefined, waitingSince: undefined, cleanAtBytes: 248 })
+    queues.look(25_000, 5_000)
+    expect(reads).toHaveLength(2)
+  })
+
+  it('names a real connection the way the kernel\'s table does', async () => {
     const server = createServer()
     await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
     const client: Socket = connect((server.address() as { port: number }).port, '127.0.0.1')
     await new Promise(resolve => client.once('connect', resolve))
     try {
-      const key = wireKeyOf({ maConn: { socket: client } } as unknown as Connection)
-      const hex = (port: number | undefined): string => (port ?? 0).toString(16).toUpperCase().padStart(4, '0')
-      expect(key).toBe(`${hex(client.localPort)}>${hex(client.remotePort)}`)
-      expect(wireKeyOf({} as unknown as Connection)).toBeUndefined()
+      const wire = wireOf({ maConn: { socket: client } } as unknown as Connection) as Wire
+      const [local, remote] = wire.key.split('>')
+      const kernel = await readFile('/proc/net/tcp', 'latin1')
+      expect(kernel).toMatch(new RegExp(`[0-9A-F]{8}:${local} [0-9A-F]{8}:${remote} 01 `))
+      expect(wireOf({} as unknown as Connection)).toBeUndefined()
     } finally {
       client.destroy()
       server.close()

@@ -1,4 +1,4 @@
-import { SendQueues, type WireKey } from './send-queues.ts'
+import { sendQueues, type Wire } from './send-queues.ts'
 import type { LinkSession } from './link-session.ts'
 
 /** Which end of a link this node holds: the child end pings a quiet link, the parent end only answers it. */
@@ -6,33 +6,36 @@ export type LinkEnd = 'child' | 'parent'
 
 interface Beaten {
   end: LinkEnd
-  /** the link's TCP connection in the kernel's socket table, when it has one */
-  wire?: WireKey
+  /** the link's TCP connection, when it has one */
+  wire?: Wire
 }
 
 /**
  * One timer for all of a node's links. A timer per link would wake a hub with thousands of children thousands of
- * times an interval, each wake-up a system call of its own; this one ticks four times an interval, reads the
- * kernel's send queues once, and beats every link in the same wake-up.
+ * times an interval, each wake-up a system call of its own; this one ticks four times an interval and beats
+ * every link in the same wake-up.
  */
 export class Heartbeats {
-  private readonly tickMs: number
+  private readonly heartbeatMs: number
   private readonly links = new Map<LinkSession, Beaten>()
-  private readonly sendQueues = new SendQueues()
   private timer?: ReturnType<typeof setInterval>
   private lastTickAt = 0
 
   constructor (heartbeatMs: number) {
-    this.tickMs = heartbeatMs / 4
+    this.heartbeatMs = heartbeatMs
   }
 
-  add (session: LinkSession, end: LinkEnd, wire?: WireKey): void {
+  add (session: LinkSession, end: LinkEnd, wire?: Wire): void {
     if (!session.isOpen || this.links.has(session)) return
     this.links.set(session, { end, wire })
-    void session.closed.then(() => { this.links.delete(session) })
+    if (wire !== undefined) sendQueues.watch(wire)
+    void session.closed.then(() => {
+      this.links.delete(session)
+      if (wire !== undefined) sendQueues.forget(wire)
+    })
     if (this.timer !== undefined) return
     this.lastTickAt = Date.now()
-    this.timer = setInterval(() => { this.tick() }, this.tickMs)
+    this.timer = setInterval(() => { this.tick() }, this.heartbeatMs / 4)
     this.timer.unref()
   }
 
@@ -45,9 +48,9 @@ export class Heartbeats {
     const now = Date.now()
     // a tick that comes late means this node was too busy to listen: what the other side sent meanwhile is
     // still waiting to be read, so silence is judged at the next tick, not now
-    const late = now - this.lastTickAt > 2 * this.tickMs
+    const late = now - this.lastTickAt > this.heartbeatMs / 2
     this.lastTickAt = now
-    const waiting = this.sendQueues.waiting()
-    for (const [session, { end, wire }] of this.links) session.beat(end, now, late, wire !== undefined && waiting.has(wire))
+    sendQueues.look(now, this.heartbeatMs)
+    for (const [session, { end, wire }] of this.links) session.beat(end, now, late, wire)
   }
 }

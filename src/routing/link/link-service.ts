@@ -2,7 +2,7 @@ import { parseUntrusted } from './untrusted.ts'
 import { LogLimiter, type Logger } from '../../common/index.ts'
 import { Door } from './door.ts'
 import { Heartbeats } from './heartbeat.ts'
-import { wireKeyOf, type WireKey } from './send-queues.ts'
+import { wireOf, type Wire } from './send-queues.ts'
 import { limitsFor, subtreeSize, SubtreeReporter } from './subtree.ts'
 import { serviceCapabilities } from '@libp2p/interface'
 import {
@@ -149,7 +149,7 @@ export class LinkService implements Link, Startable {
         // not a refusal by our hub: a node that is not it (a forged mDNS answer, another house's key)
         throw new Error(`${welcome.data.name} (${parentId}) does not prove it holds this house's key: not this house's hub`)
       }
-      this.establish(session, 'parent', welcome.data.capabilities, () => 1, wireKeyOf(connection))
+      this.establish(session, 'parent', welcome.data.capabilities, () => 1, wireOf(connection))
       const limits = welcome.data.limits ?? {}
       session.pace(limits.framesPerSecond)
       const parent: ParentLinkSession = { peerId: session.remotePeer, remoteAddr: connection.remoteAddr.toString(), welcome: welcome.data, houseHub, limits, session }
@@ -196,7 +196,7 @@ export class LinkService implements Link, Startable {
   }
 
   /** The handshake is done: from now on every envelope passes the guard, bad frames count, and the heartbeat runs. */
-  private establish (session: LinkSession, role: LinkRole, remoteCapabilities: readonly string[], weight: () => number, wire: WireKey | undefined): void {
+  private establish (session: LinkSession, role: LinkRole, remoteCapabilities: readonly string[], weight: () => number, wire: Wire | undefined): void {
     session.remoteCapabilities = remoteCapabilities
     const { guard, breach } = this.init
     const peerId = session.remotePeer
@@ -301,7 +301,7 @@ export class LinkService implements Link, Startable {
     if (previous !== undefined) void previous.session.close('replaced by a newer link from the same peer')
     const welcome: Welcome = { ...this.self(), limits: child.limits, ...(houseMember === true ? { house: membership?.prove('hub', self, child.peerId) } : {}) }
     await session.reply(envelope, LinkKind.welcome, welcome).catch(() => {})
-    this.establish(session, 'child', hello.data.capabilities, () => child.subtree, wireKeyOf(connection))
+    this.establish(session, 'child', hello.data.capabilities, () => child.subtree, wireOf(connection))
     this.log.info({ peer: child.peerId, addr: child.remoteAddr }, `child ${child.name} linked`)
     this.changed()
   }

@@ -6,6 +6,7 @@ import { ByeSchema, ErrorBodySchema, LinkKind, PingSchema, type LinkErrorCode, t
 import { LinkClosedError, RemoteError, RequestTimeoutError } from './errors.ts'
 import { Outbox } from './outbox.ts'
 import type { LinkEnd } from './heartbeat.ts'
+import type { Wire } from './send-queues.ts'
 import { TokenBucket, type LogLimiter, type Logger } from '../../common/index.ts'
 import type { Stream } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
@@ -122,17 +123,20 @@ export class LinkSession {
 
   /**
    * One heartbeat tick (Heartbeats runs them for every link of the node). A link that sent something and has
-   * heard nothing back since, or whose TCP connection holds bytes its peer has not acknowledged (`wireWaits`:
-   * written by any stream), pings after an interval, and is closed after `missedBeats` intervals without a whole
+   * heard nothing back since, or whose TCP connection holds bytes its peer has not acknowledged (`wire`: written
+   * by any stream, seen in the kernel's socket table), pings after an interval, and is closed after `missedBeats` intervals without a whole
    * frame in answer; so is one whose peer began a frame and has not finished it (bytes trickled now and then are
    * no sign of life). An idle link sends nothing: TCP's keep-alive, answered by the kernels, finds a vanished
    * peer; only the child end pings once in QUIET_BEATS intervals, for a peer whose process hangs, and either end
    * closes a link silent for longer than that ping and its answer take. Each end pings once on a new link, to
    * know its round trip. A tick that came late judges nothing.
    */
-  beat (end: LinkEnd, now: number, late: boolean, wireWaits: boolean): void {
+  beat (end: LinkEnd, now: number, late: boolean, wire?: Wire): void {
     if (!this.isOpen) return
-    if (wireWaits) this.unansweredSince ??= now
+    // bytes seen waiting after the last frame heard: as if this end had sent a frame then
+    if (wire?.seenWaitingAt !== undefined && wire.seenWaitingAt > this.lastHeardAt) {
+      this.unansweredSince ??= Math.max(wire.waitingSince ?? now, this.lastHeardAt)
+    }
     const { heartbeatMs, missedBeats } = this.init
     const answerMs = heartbeatMs * missedBeats
     const unansweredMs = this.unansweredSince === undefined ? 0 : now - this.unansweredSince

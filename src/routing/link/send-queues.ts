@@ -6,41 +6,88 @@ const SOCKET_TABLES = ['/proc/net/tcp', '/proc/net/tcp6']
 const ESTABLISHED = '01'
 const NOTHING_QUEUED = '00000000'
 
-/** A link's TCP connection as the kernel's socket table names it: its local and remote ports, in hex. */
-export type WireKey = string
-
-/**
- * The TCP connection under a link, as the socket table names it; undefined when it is not one (another transport,
- * or a connection whose socket is already gone). A collision of two connections' ports costs one ping at most.
- */
-export function wireKeyOf (connection: Connection): WireKey | undefined {
-  // the TCP transport's connection keeps its socket; neither is part of libp2p's typed interface
-  const socket = (connection as { maConn?: { socket?: { localPort?: number, remotePort?: number } } }).maConn?.socket
-  if (socket?.localPort === undefined || socket.remotePort === undefined) return undefined
-  return portsKey(socket.localPort.toString(16), socket.remotePort.toString(16))
+interface TcpSocket {
+  readonly bytesWritten: number
+  readonly localPort?: number
+  readonly remotePort?: number
 }
 
-function portsKey (localHex: string, remoteHex: string): WireKey {
+/** A link's TCP connection, as the kernel's socket table names it, and what the last look at the table saw. */
+export interface Wire {
+  /** its local and remote ports, in hex; a collision of two connections' ports costs one ping at most */
+  readonly key: string
+  readonly socket: TcpSocket
+  /** the socket had written this much when the table last showed nothing of it waiting */
+  cleanAtBytes: number
+  /** the last look at the table that showed bytes of it waiting, and the look before it (they came after that) */
+  seenWaitingAt?: number
+  waitingSince?: number
+}
+
+/** The TCP connection under a link; undefined when it is not one (another transport, or its socket is gone). */
+export function wireOf (connection: Connection): Wire | undefined {
+  // the TCP transport's connection keeps its socket; neither is part of libp2p's typed interface
+  const socket = (connection as { maConn?: { socket?: TcpSocket } }).maConn?.socket
+  if (socket?.localPort === undefined || socket.remotePort === undefined) return undefined
+  return { key: portsKey(socket.localPort.toString(16), socket.remotePort.toString(16)), socket, cleanAtBytes: 0 }
+}
+
+function portsKey (localHex: string, remoteHex: string): string {
   return `${localHex.toUpperCase().padStart(4, '0')}>${remoteHex.toUpperCase().padStart(4, '0')}`
 }
 
 /**
- * Which of this process's TCP connections hold bytes their peer has not acknowledged. TCP's keep-alive is silent
- * on such a connection (TCP retransmits instead, for up to a quarter of an hour), whichever stream wrote the
- * bytes; Node offers no TCP_USER_TIMEOUT to bound that, so the heartbeat asks the kernel's socket table, and a
- * link whose connection waits pings as one that sent a frame and heard nothing back. Where there is no such
- * table (not Linux), only the link's own frames are watched.
+ * Which links' TCP connections hold bytes their peer has not acknowledged. TCP's keep-alive is silent on such a
+ * connection (TCP retransmits instead, for up to a quarter of an hour), whichever stream wrote the bytes; Node
+ * offers no TCP_USER_TIMEOUT to bound that, so the heartbeat asks the kernel's socket table, and a link whose
+ * connection waits pings as one that sent a frame and heard nothing back. Reading the table costs the kernel a
+ * walk of every socket (about 7 ms for a thousand), so it is read at most once an interval for the whole
+ * process, and only when a link's socket wrote since the table last showed it clean: an idle hub reads nothing.
+ * Where there is no such table (not Linux), only the link's own frames are watched.
  */
 export class SendQueues {
   private readonly tables: string[]
+  private readonly wires = new Set<Wire>()
+  private lastLookAt = 0
 
   constructor (tables = SOCKET_TABLES) {
     this.tables = tables
   }
 
+  watch (wire: Wire): void {
+    this.wires.add(wire)
+  }
+
+  forget (wire: Wire): void {
+    this.wires.delete(wire)
+  }
+
+  /** Looks at the table if `everyMs` passed since the last look and a watched socket wrote since it was clean. */
+  look (now: number, everyMs: number): void {
+    if (now - this.lastLookAt < everyMs) return
+    const written = new Map<Wire, number>()
+    for (const wire of this.wires) {
+      const bytes = wire.socket.bytesWritten
+      if (bytes !== wire.cleanAtBytes) written.set(wire, bytes)
+    }
+    const previousLookAt = this.lastLookAt
+    this.lastLookAt = now
+    if (written.size === 0) return
+    const waiting = this.waiting()
+    for (const [wire, bytes] of written) {
+      if (waiting.has(wire.key)) {
+        wire.seenWaitingAt = now
+        wire.waitingSince ??= previousLookAt
+      } else {
+        wire.cleanAtBytes = bytes
+        wire.seenWaitingAt = wire.waitingSince = undefined
+      }
+    }
+  }
+
   /** The established connections with bytes waiting for their peer's acknowledgement, now. */
-  waiting (): Set<WireKey> {
-    const waiting = new Set<WireKey>()
+  waiting (): Set<string> {
+    const waiting = new Set<string>()
     for (const table of this.tables) {
       let text: string
       try {
@@ -58,3 +105,6 @@ export class SendQueues {
     return waiting
   }
 }
+
+/** One for the process: a process with many nodes (a benchmark's swarm) still reads the table once an interval. */
+export const sendQueues = new SendQueues()
