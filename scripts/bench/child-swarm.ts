@@ -2,8 +2,8 @@
  * A swarm of lightweight children in one process, for the hub-capacity benchmark (scripts/bench/hub-capacity.ts).
  *
  * Each child is its own libp2p node, built like a real node minus what a child with no children of its own
- * does not need: its own Ed25519 key, TCP (no listen address), noise, yamux, identify and ping (so the hub's
- * identify and connection monitor see what a real node would answer), and the link service from src/routing.
+ * does not need: its own Ed25519 key, TCP (no listen address), noise, yamux, identify (answering, and, as a real
+ * node, not asking its hub on every connection) and ping, and the link service from src/routing.
  * Each child links to the hub with `linkToParent`, then proves the link with one round trip over it: a link
  * `ping`, whose `pong` sets the session's `rttMs`. (`session.request('ping')` cannot be used: link-session.ts
  * consumes a `pong` before it looks for a waiting request, so such a request would only time out.)
@@ -84,7 +84,7 @@ async function createChild (i: number): Promise<Child> {
     privateKey: await generateKeyPair('Ed25519'),
     muxers: ['yamux'],
     services: {
-      identify: identify(),
+      identify: identify({ runOnConnectionOpen: false }),
       ping: ping(),
       link: link({ self: { name: `${prefix}-${i}`, version: 'bench' }, log, figures: new FigureRegistry(), heartbeatMs })
     }

@@ -123,10 +123,10 @@ export class LinkSession {
 
   /**
    * One heartbeat tick (Heartbeats runs them for every link of the node). A link that sent something and has
-   * heard nothing back since, or whose TCP connection holds bytes its peer has not acknowledged (`wire`: written
-   * by any stream, seen in the kernel's socket table), pings after an interval, and is closed after `missedBeats` intervals without a whole
-   * frame in answer; so is one whose peer began a frame and has not finished it (bytes trickled now and then are
-   * no sign of life). An idle link sends nothing: TCP's keep-alive, answered by the kernels, finds a vanished
+   * heard nothing back since, or whose TCP connection holds bytes its peer has not acknowledged (`wire`: bytes of
+   * any stream, seen in the kernel's socket table), pings after an interval, and is closed after `missedBeats`
+   * intervals without a whole frame in answer; so is one whose peer began a frame and has not finished it (bytes
+   * trickled now and then are no sign of life). An idle link sends nothing: TCP's keep-alive, answered by the kernels, finds a vanished
    * peer; only the child end pings once in QUIET_BEATS intervals, for a peer whose process hangs, and either end
    * closes a link silent for longer than that ping and its answer take. Each end pings once on a new link, to
    * know its round trip. A tick that came late judges nothing.
