@@ -16,10 +16,13 @@ function filesUnder (folder) {
   })
 }
 
-/** A hash of every file the bundle is built from (the sources, and package.json for the version and dependencies). */
+/** The build script and the edits it makes to dependencies, which change the bundle as much as the sources do. */
+const BUILD_FILES = ['scripts/build.ts', 'scripts/leaner-listeners.ts']
+
+/** A hash of every file the bundle is built from (the sources, the build, package.json for the version and dependencies). */
 export function sourcesDigest () {
   const hash = createHash('sha256')
-  for (const file of [...filesUnder('src'), 'package.json'].sort()) hash.update(file).update('\0').update(readFileSync(`${ROOT}${file}`)).update('\0')
+  for (const file of [...filesUnder('src'), ...BUILD_FILES, 'package.json'].sort()) hash.update(file).update('\0').update(readFileSync(`${ROOT}${file}`)).update('\0')
   return hash.digest('hex')
 }
 

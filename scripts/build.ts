@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { build, type Plugin } from 'esbuild'
 import { DIGEST_FILE, DIST, ROOT, distIsCurrent, sourcesDigest } from '../bin/sources-digest.js'
+import { withLeanerListeners } from './leaner-listeners.ts'
 
 const { values: flags } = parseArgs({ options: { 'if-stale': { type: 'boolean', default: false } } })
 if (flags['if-stale'] && distIsCurrent()) process.exit(0)
@@ -50,26 +51,17 @@ const peerStoreWithoutCollator: Plugin = {
   }
 }
 
-/**
- * main-event's TypedEventEmitter (every libp2p connection, stream and muxer is one) keeps two closures and their
- * context for each listener: a wrapper, needed only for a `once` listener or an object with handleEvent, and an
- * abort hook, needed only with a signal. A hub holds some 25 listeners per child; made only when needed, they
- * cost about 5 KB less per child. The listener is then called with the emitter as `this` rather than none.
- */
+/** main-event's emitters, each listener without the closures it does not need (scripts/leaner-listeners.ts). */
 const MAIN_EVENT = /main-event\/dist\/src\/index\.js$/
-const LEANER_LISTENERS: Array<[RegExp, string]> = [
-  [/const wrapper = \(evt\) => \{/, 'const wrapper = !options.once && typeof listener === \'function\' ? listener : (evt) => {'],
-  [/const onAbort = \(\) => \{\s*this\.removeEventListener\(type, listener, options\);\s*\};\s*options\.signal\?\.addEventListener\('abort', onAbort\);/,
-    'const onAbort = options.signal == null ? undefined : () => { this.removeEventListener(type, listener, options); };\n        if (onAbort !== undefined) options.signal.addEventListener(\'abort\', onAbort);']
-]
 const leanerListeners: Plugin = {
   name: 'leaner-listeners',
   setup (builder) {
     builder.onLoad({ filter: MAIN_EVENT }, async args => {
       const source = await readFile(args.path, 'utf8')
-      const missing = LEANER_LISTENERS.filter(([pattern]) => !pattern.test(source))
-      if (missing.length > 0) return { contents: source, warnings: [{ text: `main-event's addEventListener is not as expected in ${args.path}: listeners keep their wrappers (check ${missing.map(([pattern]) => pattern.source).join(', ')})` }] }
-      return { contents: LEANER_LISTENERS.reduce((text, [pattern, replacement]) => text.replace(pattern, replacement), source) }
+      const lean = withLeanerListeners(source)
+      return typeof lean === 'string'
+        ? { contents: lean }
+        : { contents: source, warnings: [{ text: `main-event's addEventListener is not as expected in ${args.path}: listeners keep their wrappers (${lean.missing})` }] }
     })
   }
 }
