@@ -73,10 +73,11 @@ const tcpKeepAlive = { keepAlive: true, keepAliveInitialDelay: TCP_KEEPALIVE_IDL
 
 /**
  * @libp2p/tcp closes a socket that carried nothing for 2 minutes; an idle link says something only once in
- * QUIET_BEATS heartbeats (2 minutes by default), so its socket is given twice that.
+ * QUIET_BEATS heartbeats (2 minutes by default), so its socket is given three times that (the other end's
+ * heartbeat may be slower than this node's).
  */
 function socketIdleTimeouts (heartbeatMs: number): { inboundSocketInactivityTimeout: number, outboundSocketInactivityTimeout: number } {
-  const idleMs = 2 * QUIET_BEATS * heartbeatMs
+  const idleMs = 3 * QUIET_BEATS * heartbeatMs
   return { inboundSocketInactivityTimeout: idleMs, outboundSocketInactivityTimeout: idleMs }
 }
 

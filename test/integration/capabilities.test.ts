@@ -34,7 +34,7 @@ describe('capabilities', () => {
     const hub = await rooms.room('hub')
     const raw = await peers.link(await hub.node.addr())
     const welcome = await raw.hello('listener')
-    expect((welcome.body as { capabilities: string[] }).capabilities.sort()).toEqual(['ask', 'broadcast', 'bus', 'directory', 'relay', 'skills'])
+    expect((welcome.body as { capabilities: string[] }).capabilities.sort()).toEqual(['ask', 'broadcast', 'bus', 'directory', 'quiet-links', 'relay', 'skills'])
   })
 
   it('a child of a parent that does not announce questions never asks it: its own assistant answers at once', async () => {

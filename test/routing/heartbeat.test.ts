@@ -14,7 +14,7 @@ import { Lan, lanSkip } from '../../support/netns.ts'
 import { CLI, type NodeProcess } from '../../support/node-process.ts'
 import { RawPeers, type RawLink } from '../helpers/raw-peer.ts'
 import { Rooms } from '../helpers/rooms.ts'
-import { QUIET_BEATS } from '../../src/routing/index.ts'
+import { QUIET_BEATS, QUIET_LINKS } from '../../src/routing/index.ts'
 
 const TEST_HEARTBEAT_MS = 500
 const DEFAULT_HEARTBEAT_MS = 5_000
@@ -33,14 +33,17 @@ describe('heartbeat', () => {
     return rooms.node({ name, heartbeatMs: TEST_HEARTBEAT_MS, ...options })
   }
 
-  /** A raw parent that welcomes every child as one that serves questions; `answering` says whether it pongs. */
-  async function rawParent (): Promise<{ addr: string, links: RawLink[], pings: number[] }> {
+  /**
+   * A raw parent that welcomes every child as one that serves questions, and, unless `older`, keeps its idle links
+   * quiet (a parent of an older version drops a link silent for two intervals).
+   */
+  async function rawParent ({ older = false } = {}): Promise<{ addr: string, links: RawLink[], pings: number[] }> {
     const links: RawLink[] = []
     const pings: number[] = []
     const parent = await peers.parent(link => {
       links.push(link)
       link.onFrame(received => {
-        if (received.kind === 'hello') link.respond(received, 'welcome', { name: 'raw-parent', version: 'test', capabilities: ['ask'] })
+        if (received.kind === 'hello') link.respond(received, 'welcome', { name: 'raw-parent', version: 'test', capabilities: older ? ['ask'] : ['ask', QUIET_LINKS] })
         if (received.kind === 'ping') pings.push(Date.now())
       })
     })
@@ -70,6 +73,15 @@ describe('heartbeat', () => {
     expect((await kitchen.status()).parent.state).toBe('linked')
   }, 30_000)
 
+  it('under a parent of an older version (no quiet links in its welcome), a child still pings every interval', async () => {
+    const parent = await rawParent({ older: true })
+    const kitchen = await node('kitchen', { parent: parent.addr })
+    await waitFor('the kitchen to link', async () => (await kitchen.status()).parent.state === 'linked')
+    const from = Date.now()
+    await waitFor('six pings from the kitchen', () => parent.pings.filter(at => at >= from).length >= 6 || undefined, { timeoutMs: TEST_HEARTBEAT_MS * 12 })
+    expect((await kitchen.status()).parent.state).toBe('linked')
+  })
+
   it('a question the parent never answers: the child pings after an interval and drops the link after two', async () => {
     const parent = await rawParent()
     const kitchen = await node('kitchen', { parent: parent.addr })
@@ -90,7 +102,7 @@ describe('heartbeat', () => {
     }
   })
 
-  it(`a child whose process hangs (SIGSTOP: its kernel still answers TCP) is found by the silence of ${QUIET_BEATS} intervals; thawed, it links again`, async () => {
+  it(`a child whose process hangs (SIGSTOP: its kernel still answers TCP) is found by the silence of two quiet pings' intervals; thawed, it links again`, async () => {
     const hub = await node('hall')
     const porch = await node('porch', { parent: await hub.addr() })
     await firstRoundTrips(hub, porch)
@@ -98,9 +110,9 @@ describe('heartbeat', () => {
     process.kill(porch.pid as number, 'SIGSTOP')
     const frozenAt = Date.now()
     try {
-      const unlinked = await hub.waitForLog('the hub to drop the frozen porch', line => line.msg === 'child porch unlinked', TEST_HEARTBEAT_MS * (QUIET_BEATS + 6))
+      const unlinked = await hub.waitForLog('the hub to drop the frozen porch', line => line.msg === 'child porch unlinked', TEST_HEARTBEAT_MS * (2 * QUIET_BEATS + 6))
       expect(String(unlinked.reason)).toMatch(/no heartbeat for \d+\.\d s/)
-      expect(Date.now() - frozenAt).toBeLessThanOrEqual(TEST_HEARTBEAT_MS * (QUIET_BEATS + 4))
+      expect(Date.now() - frozenAt).toBeLessThanOrEqual(TEST_HEARTBEAT_MS * (2 * QUIET_BEATS + 4))
     } finally {
       process.kill(porch.pid as number, 'SIGCONT')
     }

@@ -21,6 +21,11 @@ export const MISSED_BEATS = 2
  * answered by the kernel of a process that hangs, and this ping by the process itself.
  */
 export const QUIET_BEATS = 24
+/**
+ * Said in hello and welcome by a node whose idle links stay quiet. A parent that does not say it drops a link
+ * silent for two intervals, so a child keeps pinging it every interval, as nodes did before.
+ */
+export const QUIET_LINKS = 'quiet-links'
 export const HANDSHAKE_TIMEOUT_MS = 10_000
 /** How long a write may wait for the other side to read before the link is given up. */
 export const DRAIN_TIMEOUT_MS = 10_000

@@ -9,7 +9,7 @@ import type { PeerId } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
-export { LINK_PROTOCOL, MAX_FRAME_BYTES, DEFAULT_TTL, MAX_TTL, HANDSHAKE_TIMEOUT_MS, HEARTBEAT_INTERVAL_MS, QUIET_BEATS } from './constants.ts'
+export { LINK_PROTOCOL, MAX_FRAME_BYTES, DEFAULT_TTL, MAX_TTL, HANDSHAKE_TIMEOUT_MS, HEARTBEAT_INTERVAL_MS, QUIET_BEATS, QUIET_LINKS } from './constants.ts'
 export { LinkClosedError, LinkRefusedError, RemoteError, RequestTimeoutError } from './errors.ts'
 export { decodeEnvelope, encodeFrame, FrameDecoder, FrameError, type Envelope } from './envelope.ts'
 export { LinkKind, NodeNameSchema, type Hello, type Welcome, type LinkErrorCode, type Verdict } from './messages.ts'

@@ -6,7 +6,7 @@ import { wireOf, type Wire } from './send-queues.ts'
 import { limitsFor, subtreeSize, SubtreeReporter } from './subtree.ts'
 import { serviceCapabilities } from '@libp2p/interface'
 import {
-  HANDSHAKE_TIMEOUT_MS, HEARTBEAT_INTERVAL_MS, LINK_PROTOCOL, MAX_FRAME_BYTES,
+  HANDSHAKE_TIMEOUT_MS, HEARTBEAT_INTERVAL_MS, LINK_PROTOCOL, MAX_FRAME_BYTES, QUIET_LINKS,
   MAX_INBOUND_LINKS_PER_CONNECTION, MAX_OUTBOUND_LINKS_PER_CONNECTION, MISSED_BEATS, LINK_COUNTERS } from './constants.ts'
 import { LinkRefusedError, RemoteError } from './errors.ts'
 import { LinkSession } from './link-session.ts'
@@ -192,7 +192,7 @@ export class LinkService implements Link, Startable {
   /** What this node says of itself in `hello` and `welcome`: its capabilities are the ones it serves now. */
   private self (): Self {
     const words = new Set([...this.capabilities.values()].map(capability => capability.capability))
-    return { ...this.init.self, capabilities: [...words] }
+    return { ...this.init.self, capabilities: [...words, QUIET_LINKS] }
   }
 
   /** The handshake is done: from now on every envelope passes the guard, bad frames count, and the heartbeat runs. */

@@ -1,6 +1,6 @@
 import { parseUntrusted } from './untrusted.ts'
 import { randomUUID } from 'node:crypto'
-import { CLOSE_TIMEOUT_MS, DEFAULT_TTL, DRAIN_TIMEOUT_MS, ERROR_REPLIES_PER_SECOND, ERROR_REPLY_BURST, QUIET_BEATS, REQUEST_TIMEOUT_MS } from './constants.ts'
+import { CLOSE_TIMEOUT_MS, DEFAULT_TTL, DRAIN_TIMEOUT_MS, ERROR_REPLIES_PER_SECOND, ERROR_REPLY_BURST, QUIET_BEATS, QUIET_LINKS, REQUEST_TIMEOUT_MS } from './constants.ts'
 import { decodeEnvelope, encodeFrame, FrameDecoder, FrameError, type Envelope } from './envelope.ts'
 import { ByeSchema, ErrorBodySchema, LinkKind, PingSchema, type LinkErrorCode, type Verdict } from './messages.ts'
 import { LinkClosedError, RemoteError, RequestTimeoutError } from './errors.ts'
@@ -81,6 +81,7 @@ export class LinkSession {
   /** when the bytes of a frame not yet finished began to arrive */
   private unfinishedSince?: number
   private lastPingAt = 0
+  private lastSentAt = 0
   private readonly outbox: Outbox
   /** error frames answer a flood of bad frames only this often: garbage is not answered one for one */
   private readonly errorReplies = new TokenBucket(ERROR_REPLIES_PER_SECOND, ERROR_REPLY_BURST)
@@ -128,7 +129,7 @@ export class LinkSession {
    * intervals without a whole frame in answer; so is one whose peer began a frame and has not finished it (bytes
    * trickled now and then are no sign of life). An idle link sends nothing: TCP's keep-alive, answered by the kernels, finds a vanished
    * peer; only the child end pings once in QUIET_BEATS intervals, for a peer whose process hangs, and either end
-   * closes a link silent for longer than that ping and its answer take. Each end pings once on a new link, to
+   * closes a link silent for twice that (the two ends' heartbeats may differ). Each end pings once on a new link, to
    * know its round trip. A tick that came late judges nothing.
    */
   beat (end: LinkEnd, now: number, late: boolean, wire?: Wire): void {
@@ -148,13 +149,15 @@ export class LinkSession {
         ? `no answer for ${seconds(unansweredMs)}`
         : unfinishedMs > answerMs
           ? `a frame begun ${seconds(unfinishedMs)} ago is still unfinished`
-          : silentMs > heartbeatMs * QUIET_BEATS + answerMs + heartbeatMs ? `no heartbeat for ${seconds(silentMs)}` : undefined
+          : silentMs > SILENCE_LIMIT_QUIET_PINGS * heartbeatMs * QUIET_BEATS ? `no heartbeat for ${seconds(silentMs)}` : undefined
     if (dead !== undefined) {
       this.abort(dead)
       return
     }
     const waiting = unansweredMs >= heartbeatMs && now - this.lastPingAt >= heartbeatMs
-    const quiet = end === 'child' && this.unansweredSince === undefined && silentMs >= heartbeatMs * QUIET_BEATS
+    // a parent of an older version drops a link silent for two intervals: its child pings whenever it sent nothing for one
+    const quiet = end === 'child' && this.unansweredSince === undefined &&
+      (this.supports(QUIET_LINKS) ? silentMs >= heartbeatMs * QUIET_BEATS : now - this.lastSentAt >= heartbeatMs)
     // each end pings once when the link is new, for the round trip its status shows
     const first = this.lastPingAt === 0
     if (waiting || quiet || first) {
@@ -183,7 +186,8 @@ export class LinkSession {
     if (options.attachment !== undefined) envelope.attachment = options.attachment
     const taken = this.outbox.enqueue(encodeFrame(envelope, this.init.maxFrameBytes))
     // a reply (a pong too) asks for nothing back; after anything else the other side should be heard from
-    if (options.re === undefined) this.unansweredSince ??= Date.now()
+    this.lastSentAt = Date.now()
+    if (options.re === undefined) this.unansweredSince ??= this.lastSentAt
     if (waitForDrain) await taken
     return envelope
   }
@@ -256,7 +260,8 @@ export class LinkSession {
         this.take(payload)
         if (!this.isOpen) return
       }
-      if (this.decoder.unfinishedBytes > 0) this.unfinishedSince ??= Date.now()
+      if (this.decoder.unfinishedBytes === 0) this.unfinishedSince = undefined
+      else this.unfinishedSince ??= Date.now()
     } catch (err) {
       // the byte stream can no longer be split into frames: nothing after this point can be trusted
       const code = err instanceof FrameError ? err.code : 'malformed'
@@ -369,6 +374,9 @@ export class LinkSession {
     }
   }
 }
+
+/** A link silent for this many of the child's quiet pings is dead. */
+const SILENCE_LIMIT_QUIET_PINGS = 2
 
 function seconds (ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`

@@ -14,7 +14,10 @@ interface TcpSocket {
 
 /** A link's TCP connection, as the kernel's socket table names it, and what the last look at the table saw. */
 export interface Wire {
-  /** its local and remote ports, in hex; a collision of two connections' ports costs one ping at most */
+  /**
+   * its local and remote ports, in hex: the table lists the whole network namespace, so another connection with
+   * the same two ports (rare: another address) makes this one ping once an interval while that one waits
+   */
   readonly key: string
   readonly socket: TcpSocket
   /** the socket had written this much when the table last showed nothing of it waiting */
@@ -42,7 +45,8 @@ function portsKey (localHex: string, remoteHex: string): string {
  * offers no TCP_USER_TIMEOUT to bound that, so the heartbeat asks the kernel's socket table, and a link whose
  * connection waits pings as one that sent a frame and heard nothing back. Reading the table costs the kernel a
  * walk of every socket (about 7 ms for a thousand), so it is read at most once an interval for the whole
- * process, and only when a link's socket wrote since the table last showed it clean: an idle hub reads nothing.
+ * process, and only when a link's socket wrote since the table last showed it clean: a node whose links are all
+ * idle reads nothing (a hub whose children send their quiet pings reads it about once an interval).
  * Where there is no such table (not Linux), only the link's own frames are watched.
  */
 export class SendQueues {
