@@ -1,6 +1,7 @@
 /**
  * The bundle's edit of main-event (scripts/leaner-listeners.ts), applied to the installed main-event and run: its
- * emitters behave as before — every kind of listener called, removed, once, aborted.
+ * emitters behave as before — every kind of listener called, removed, once, aborted, with no `this`, what it
+ * returns dropped.
  */
 import { getEventListeners } from 'node:events'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -46,6 +47,19 @@ describe('leaner listeners', () => {
     emitter.dispatchEvent(new Event('close'))
     expect(heard).toHaveLength(2)
     expect(emitter.listenerCount('close')).toBe(0)
+  })
+
+  it('a plain listener is called with no `this`, and what it returns is dropped, as by main-event\'s own wrapper', () => {
+    const emitter = new Emitter()
+    const calledOn: unknown[] = []
+    let returned = 0
+    emitter.addEventListener('close', function (this: unknown) {
+      calledOn.push(this)
+      returned++
+      return { then: () => { throw new Error('an EventTarget looked at what the listener returned') } }
+    })
+    emitter.dispatchEvent(new Event('close'))
+    expect({ calledOn, returned }).toEqual({ calledOn: [undefined], returned: 1 })
   })
 
   it('a once listener is called once and leaves the list; an object with handleEvent is called', () => {
