@@ -1,27 +1,14 @@
 /**
- * main-event's TypedEventEmitter (every libp2p connection, stream and muxer is one) puts a closure around each
- * listener and makes an abort hook beside it, the two holding a context of their own. A hub holds some 25
- * listeners per child. The abort hook is now made only for a listener added with a signal, and a plain function
- * listener is called through a small object instead (its `handleEvent`), which, like the closure, drops what the
- * listener returns: a rejected promise stays an unhandled rejection, and does not become (as an EventTarget would
- * make it) an uncaught exception. A `once` listener, or an object of the caller's, keeps the closure. The bundle
+ * main-event's TypedEventEmitter (every libp2p connection, stream and muxer is one) makes an abort hook, and a
+ * context for it, with each listener, needed only when the listener was added with a signal. A hub holds some 25
+ * listeners per child; made only when needed, they cost it about 1 KB of heap less per child (BENCHMARKS.md).
+ * The wrapper main-event puts around each listener stays: it drops what the listener returns, so that a rejected
+ * promise is an unhandled rejection, and not (as an EventTarget makes it) an uncaught exception; and Node's
+ * EventTarget would wrap a handleEvent object in a closure of its own, so no lighter wrapper is to be had. The bundle
  * (scripts/build.ts) carries this change; the emitter's class keeps its listeners in a private field, so it
  * cannot be patched from outside.
  */
-const LISTENER_CALL = `class ListenerCall {
-    constructor(listener) {
-        this.listener = listener;
-    }
-    handleEvent(evt) {
-        const listener = this.listener;
-        listener(evt);
-    }
-}
-export class TypedEventEmitter extends EventTarget {`
-
 const EDITS: Array<[RegExp, string]> = [
-  [/export class TypedEventEmitter extends EventTarget \{/, LISTENER_CALL],
-  [/const wrapper = \(evt\) => \{/, 'const wrapper = !options.once && typeof listener === \'function\' ? new ListenerCall(listener) : (evt) => {'],
   [/const onAbort = \(\) => \{\s*this\.removeEventListener\(type, listener, options\);\s*\};\s*options\.signal\?\.addEventListener\('abort', onAbort\);/,
     'const onAbort = options.signal == null ? undefined : () => { this.removeEventListener(type, listener, options); };\n        if (onAbort !== undefined) options.signal.addEventListener(\'abort\', onAbort);']
 ]
