@@ -53,8 +53,8 @@ export async function createMeshLibp2p<S extends ServiceMap> (init: StackInit<S>
     streamMuxers: (init.muxers ?? ['yamux', 'mplex']).map(name => muxers[name]()),
     connectionGater: init.connectionGater,
     metrics: init.metrics,
-    // TCP's keep-alive and the link's heartbeat find dead links; libp2p's monitor would also open a stream on every connection
-    // every 10 s and abort any whose ping waits over 5 s, which is every child of a hub under load
+    // TCP's keep-alive and the link's heartbeat find dead links; libp2p's monitor would also open a stream on
+    // every connection every 10 s and abort any whose ping waits over 5 s, which is every child of a hub under load
     connectionMonitor: { enabled: false },
     connectionManager: {
       maxConnections: init.maxConnections,

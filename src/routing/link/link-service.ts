@@ -189,7 +189,7 @@ export class LinkService implements Link, Startable {
     }
   }
 
-  /** What this node says of itself in `hello` and `welcome`: its capabilities are the ones it serves now. */
+  /** What this node says of itself in `hello` and `welcome`: the capabilities it serves now, and that its idle links stay quiet. */
   private self (): Self {
     const words = new Set([...this.capabilities.values()].map(capability => capability.capability))
     return { ...this.init.self, capabilities: [...words, QUIET_LINKS] }
