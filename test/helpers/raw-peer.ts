@@ -97,7 +97,7 @@ export class RawLink {
         const received = JSON.parse(decoder.decode(end < 0 ? bytes : bytes.subarray(0, end))) as WireFrame
         this.frames.push(received)
         if (received.kind === 'welcome') this.welcomed = true
-        if (received.kind === 'ping' && this.alive) this.envelope({ kind: 'pong', re: received.id, body: received.body })
+        if (received.kind === 'ping' && this.alive) this.answer({ kind: 'pong', re: received.id, body: received.body })
         for (const listener of this.listeners) listener(received)
       }
     })
@@ -107,7 +107,7 @@ export class RawLink {
       clearInterval(this.keepAlive)
     })
     this.keepAlive = setInterval(() => {
-      if (end === 'child' && this.welcomed && this.alive && this.pings && this.writable && Date.now() - this.lastSentAt >= KEEP_ALIVE_MS) this.envelope({ kind: 'ping', body: { t: performance.now() } })
+      if (end === 'child' && this.welcomed && this.alive && this.pings && Date.now() - this.lastSentAt >= KEEP_ALIVE_MS) this.answer({ kind: 'ping', body: { t: performance.now() } })
     }, KEEP_ALIVE_MS / 3)
     this.keepAlive.unref()
   }
@@ -147,6 +147,16 @@ export class RawLink {
       return this.writable
     } catch {
       return false
+    }
+  }
+
+  /** What this end sends of its own accord, as a live peer: nothing once its stream no longer takes it. */
+  private answer (fields: Record<string, unknown>): void {
+    if (!this.writable) return
+    try {
+      this.envelope(fields)
+    } catch {
+      // the stream closed between the check and the write: a closed link answers nothing
     }
   }
 
