@@ -1,5 +1,4 @@
 import { createHash, randomUUID } from 'node:crypto'
-import { createReadStream } from 'node:fs'
 import { open, realpath, stat } from 'node:fs/promises'
 import { basename, extname } from 'node:path'
 import { serviceCapabilities } from '@libp2p/interface'
@@ -14,7 +13,7 @@ import {
 import { asTransferError, FileTransferError } from './errors.ts'
 import { Inbox, type PartialFile } from './inbox.ts'
 import { FinishSchema, OfferReplySchema, OfferSchema, type FileErrorCode, type Offer, type OfferReply } from './messages.ts'
-import { finishOn, frame, incoming, parseFrame, readFrame, refuseOn, sendAll, within } from './wire.ts'
+import { fileChunks, finishOn, frame, incoming, parseFrame, readFrame, refuseOn, sendAll, within } from './wire.ts'
 import type { FileLimits, FileTransfer, FileTransferComponents, FileTransferInit, SendOptions, Sending, TransferState } from './index.ts'
 import type { Connection, Startable, Stream } from '@libp2p/interface'
 
@@ -170,8 +169,8 @@ export class FileTransferService implements FileTransfer, Startable {
       this.restart(transfer, offset)
       if (offset < offer.size) {
         await pipe(
-          createReadStream(path, { start: offset, end: offer.size - 1, highWaterMark: SEND_CHUNK_BYTES, signal }),
-          async source => { await sendAll(stream, source as AsyncIterable<Uint8Array>, IDLE_TIMEOUT_MS, signal, bytes => { this.moved(transfer, bytes, 'bytesSent') }) })
+          fileChunks(path, offset, offer.size, SEND_CHUNK_BYTES),
+          async source => { await sendAll(stream, source, IDLE_TIMEOUT_MS, signal, bytes => { this.moved(transfer, bytes, 'bytesSent') }) })
       }
       const finish = parseFrame(FinishSchema, await readFrame(stream, within(signal, FINISH_TIMEOUT_MS)))
       await stream.close().catch(() => {})
