@@ -89,7 +89,7 @@ const sections: Record<string, () => Promise<void>> = {
   },
   files: async () => {
     log(`files: ${size.fileBytes / 2 ** 20} MiB over one hop, ${size.fileRounds} rounds beside a bare stream`)
-    const files = await benchFileTransfer({ bytes: size.fileBytes, rounds: size.fileRounds, asks: 200, log })
+    const files = await benchFileTransfer({ bytes: size.fileBytes, rounds: size.fileRounds, asks: 50, log })
     const fileRatio = files.file_bytes_per_s / files.bare_bytes_per_s
     figures.file_mib_per_s = round(files.file_bytes_per_s / 2 ** 20, 1)
     figures.file_bare_stream_mib_per_s = round(files.bare_bytes_per_s / 2 ** 20, 1)
