@@ -8,7 +8,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { SendQueues, wireOf, type Wire } from '../../src/routing/link/send-queues.ts'
+import { multiaddr } from '@multiformats/multiaddr'
+import { hidesItsSocket, SendQueues, wireOf, type Wire } from '../../src/routing/link/send-queues.ts'
+import { linkPeer } from '../../support/link-peer.ts'
 import type { Connection } from '@libp2p/interface'
 
 const HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode'
@@ -86,6 +88,21 @@ describe('send queues', () => {
     } finally {
       client.destroy()
       server.close()
+    }
+  })
+
+  it('finds the socket under a real libp2p TCP connection, where a transport that hid it would be said to', async () => {
+    const [server, client] = await Promise.all([linkPeer('server', ['/ip4/127.0.0.1/tcp/0']), linkPeer('client')])
+    try {
+      const connection = await client.dial(server.getMultiaddrs()[0] ?? multiaddr())
+      expect(wireOf(connection)).toBeDefined()
+      expect(hidesItsSocket(connection)).toBe(false)
+      // stand-ins for connections of other versions and transports
+      expect(hidesItsSocket({ remoteAddr: connection.remoteAddr, maConn: {} } as unknown as Connection)).toBe(true)
+      expect(hidesItsSocket({ remoteAddr: multiaddr(`${connection.remoteAddr.toString()}/p2p-circuit`) } as unknown as Connection)).toBe(false)
+      expect(hidesItsSocket({ remoteAddr: multiaddr('/ip4/127.0.0.1/udp/4001/quic-v1') } as unknown as Connection)).toBe(false)
+    } finally {
+      await Promise.all([client.stop(), server.stop()])
     }
   })
 })

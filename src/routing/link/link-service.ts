@@ -2,7 +2,7 @@ import { parseUntrusted } from './untrusted.ts'
 import { LogLimiter, type Logger } from '../../common/index.ts'
 import { Door } from './door.ts'
 import { Heartbeats } from './heartbeat.ts'
-import { wireOf, type Wire } from './send-queues.ts'
+import { hidesItsSocket, wireOf, type Wire } from './send-queues.ts'
 import { limitsFor, subtreeSize, SubtreeReporter } from './subtree.ts'
 import { serviceCapabilities } from '@libp2p/interface'
 import {
@@ -34,6 +34,7 @@ export class LinkService implements Link, Startable {
   private readonly init: LinkInit
   private readonly log: Logger
   private readonly repeats: LogLimiter
+  private saidSocketHidden = false
   private readonly counters
   private readonly capabilities = new Map<string, LinkCapability>()
   private readonly childLinks = new Map<string, ChildLink>()
@@ -149,7 +150,7 @@ export class LinkService implements Link, Startable {
         // not a refusal by our hub: a node that is not it (a forged mDNS answer, another house's key)
         throw new Error(`${welcome.data.name} (${parentId}) does not prove it holds this house's key: not this house's hub`)
       }
-      this.establish(session, 'parent', welcome.data.capabilities, () => 1, wireOf(connection))
+      this.establish(session, 'parent', welcome.data.capabilities, () => 1, this.wireOf(connection))
       const limits = welcome.data.limits ?? {}
       session.pace(limits.framesPerSecond)
       const parent: ParentLinkSession = { peerId: session.remotePeer, remoteAddr: connection.remoteAddr.toString(), welcome: welcome.data, houseHub, limits, session }
@@ -301,9 +302,19 @@ export class LinkService implements Link, Startable {
     if (previous !== undefined) void previous.session.close('replaced by a newer link from the same peer')
     const welcome: Welcome = { ...this.self(), limits: child.limits, ...(houseMember === true ? { house: membership?.prove('hub', self, child.peerId) } : {}) }
     await session.reply(envelope, LinkKind.welcome, welcome).catch(() => {})
-    this.establish(session, 'child', hello.data.capabilities, () => child.subtree, wireOf(connection))
+    this.establish(session, 'child', hello.data.capabilities, () => child.subtree, this.wireOf(connection))
     this.log.info({ peer: child.peerId, addr: child.remoteAddr }, `child ${child.name} linked`)
     this.changed()
+  }
+
+  /** The link's TCP connection, for the heartbeat's look at its send queue; said once if the transport hides it. */
+  private wireOf (connection: Connection): Wire | undefined {
+    const wire = wireOf(connection)
+    if (wire === undefined && !this.saidSocketHidden && hidesItsSocket(connection)) {
+      this.saidSocketHidden = true
+      this.log.warn({ addr: connection.remoteAddr.toString() }, 'the TCP transport does not show the socket under a link (a newer @libp2p/tcp?): links are judged by their own frames alone, and bytes stuck in flight (a file to a peer that vanished) go unseen until TCP gives up; check wireOf in src/routing/link/send-queues.ts against this version')
+    }
+    return wire
   }
 
   private createSession (stream: Stream, connection: Connection, onEnvelope?: EnvelopeHandler): LinkSession {

@@ -35,6 +35,15 @@ export function wireOf (connection: Connection): Wire | undefined {
   return { key: portsKey(socket.localPort.toString(16), socket.remotePort.toString(16)), socket, cleanAtBytes: 0 }
 }
 
+/**
+ * A TCP connection whose socket is not where `wireOf` looks: a version of @libp2p/tcp that moved it. Its link is
+ * then judged by its own frames alone, and a file stuck in flight on it goes unseen until TCP gives up.
+ */
+export function hidesItsSocket (connection: Connection): boolean {
+  const addr = connection.remoteAddr.toString()
+  return /\/tcp\/\d+/.test(addr) && !addr.includes('/p2p-circuit') && wireOf(connection) === undefined
+}
+
 function portsKey (localHex: string, remoteHex: string): string {
   return `${localHex.toUpperCase().padStart(4, '0')}>${remoteHex.toUpperCase().padStart(4, '0')}`
 }
