@@ -50,7 +50,7 @@ export class Heartbeats {
     // still waiting to be read, so silence is judged at the next tick, not now
     const late = now - this.lastTickAt > this.heartbeatMs / 2
     this.lastTickAt = now
-    sendQueues.look(now, this.heartbeatMs)
+    void sendQueues.look(now, this.heartbeatMs)
     for (const [session, { end, wire }] of this.links) session.beat(end, now, late, wire)
   }
 }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 import type { Connection } from '@libp2p/interface'
 
 /** Where Linux lists this network namespace's TCP sockets, each with the bytes its peer has not acknowledged. */
@@ -22,7 +22,10 @@ export interface Wire {
   readonly socket: TcpSocket
   /** the socket had written this much when the table last showed nothing of it waiting */
   cleanAtBytes: number
-  /** the last look at the table that showed bytes of it waiting, and the look before it (they came after that) */
+  /**
+   * the last look at the table that showed bytes of it waiting, the second in a row or later; and the look before
+   * the first of them (the bytes came after that)
+   */
   seenWaitingAt?: number
   waitingSince?: number
 }
@@ -53,15 +56,16 @@ function portsKey (localHex: string, remoteHex: string): string {
  * connection (TCP retransmits instead, for up to a quarter of an hour), whichever stream wrote the bytes; Node
  * offers no TCP_USER_TIMEOUT to bound that, so the heartbeat asks the kernel's socket table, and a link whose
  * connection waits pings as one that sent a frame and heard nothing back. Reading the table costs the kernel a
- * walk of every socket (about 7 ms for a thousand), so it is read at most once an interval for the whole
- * process, and only when a link's socket wrote since the table last showed it clean: a node whose links are all
- * idle reads nothing (a hub whose children send their quiet pings reads it about once an interval).
+ * walk of every socket (about 7 ms for a thousand), so it is read off the event loop, at most once an interval for
+ * the whole process, and only when a link's socket wrote since the table last showed it clean: a node whose links
+ * are all idle reads nothing (a hub whose children send their quiet pings reads it about once an interval).
  * Where there is no such table (not Linux), only the link's own frames are watched.
  */
 export class SendQueues {
   private readonly tables: string[]
   private readonly wires = new Set<Wire>()
   private lastLookAt = 0
+  private looking = false
 
   constructor (tables = SOCKET_TABLES) {
     this.tables = tables
@@ -75,9 +79,13 @@ export class SendQueues {
     this.wires.delete(wire)
   }
 
-  /** Looks at the table if `everyMs` passed since the last look and a watched socket wrote since it was clean. */
-  look (now: number, everyMs: number): void {
-    if (now - this.lastLookAt < everyMs) return
+  /**
+   * Looks at the table if `everyMs` passed since the last look and a watched socket wrote since it was clean. The
+   * table is read off the event loop (a hub's thousands of sockets take the kernel tens of ms to list), so what it
+   * shows is recorded when the read ends, for the heartbeat's next tick; the promise settles then.
+   */
+  async look (now: number, everyMs: number): Promise<void> {
+    if (this.looking || now - this.lastLookAt < everyMs) return
     const written = new Map<Wire, number>()
     for (const wire of this.wires) {
       const bytes = wire.socket.bytesWritten
@@ -86,25 +94,31 @@ export class SendQueues {
     const previousLookAt = this.lastLookAt
     this.lastLookAt = now
     if (written.size === 0) return
-    const waiting = this.waiting()
-    for (const [wire, bytes] of written) {
-      if (waiting.has(wire.key)) {
-        wire.seenWaitingAt = now
-        wire.waitingSince ??= previousLookAt
-      } else {
-        wire.cleanAtBytes = bytes
-        wire.seenWaitingAt = wire.waitingSince = undefined
+    this.looking = true
+    try {
+      const waiting = await this.waiting()
+      for (const [wire, bytes] of written) {
+        if (waiting.has(wire.key)) {
+          // bytes unacknowledged at one look may be a delayed ACK (up to 200 ms); at two looks in a row, they wait
+          if (wire.waitingSince !== undefined) wire.seenWaitingAt = now
+          wire.waitingSince ??= previousLookAt
+        } else {
+          wire.cleanAtBytes = bytes
+          wire.seenWaitingAt = wire.waitingSince = undefined
+        }
       }
+    } finally {
+      this.looking = false
     }
   }
 
   /** The established connections with bytes waiting for their peer's acknowledgement, now. */
-  waiting (): Set<string> {
+  async waiting (): Promise<Set<string>> {
     const waiting = new Set<string>()
     for (const table of this.tables) {
       let text: string
       try {
-        text = readFileSync(table, 'latin1')
+        text = await readFile(table, 'latin1')
       } catch {
         continue
       }
