@@ -138,18 +138,10 @@ export class LinkSession {
     if (wire?.seenWaitingAt !== undefined && wire.seenWaitingAt > this.lastHeardAt) {
       this.unansweredSince ??= Math.max(wire.waitingSince ?? now, this.lastHeardAt)
     }
-    const { heartbeatMs, missedBeats } = this.init
-    const answerMs = heartbeatMs * missedBeats
+    const { heartbeatMs } = this.init
     const unansweredMs = this.unansweredSince === undefined ? 0 : now - this.unansweredSince
-    const unfinishedMs = this.unfinishedSince === undefined ? 0 : now - this.unfinishedSince
     const silentMs = now - this.lastHeardAt
-    const dead = late
-      ? undefined
-      : unansweredMs > answerMs
-        ? `no answer for ${seconds(unansweredMs)}`
-        : unfinishedMs > answerMs
-          ? `a frame begun ${seconds(unfinishedMs)} ago is still unfinished`
-          : silentMs > SILENCE_LIMIT_QUIET_PINGS * heartbeatMs * QUIET_BEATS ? `no heartbeat for ${seconds(silentMs)}` : undefined
+    const dead = late ? undefined : this.deathReason(now, unansweredMs, silentMs)
     if (dead !== undefined) {
       this.abort(dead)
       return
@@ -164,6 +156,17 @@ export class LinkSession {
       this.lastPingAt = now
       this.send(LinkKind.ping, { t: performance.now(), ...(this.rttMs === undefined ? {} : { rtt: this.rttMs }) }, {}, { waitForDrain: false }).catch(() => {})
     }
+  }
+
+  /** Why the link is dead at `now`, if it is: no answer, a frame left unfinished, or silence, each for too long. */
+  private deathReason (now: number, unansweredMs: number, silentMs: number): string | undefined {
+    const { heartbeatMs, missedBeats } = this.init
+    const answerMs = heartbeatMs * missedBeats
+    if (unansweredMs > answerMs) return `no answer for ${seconds(unansweredMs)}`
+    const unfinishedMs = this.unfinishedSince === undefined ? 0 : now - this.unfinishedSince
+    if (unfinishedMs > answerMs) return `a frame begun ${seconds(unfinishedMs)} ago is still unfinished`
+    if (silentMs > SILENCE_LIMIT_QUIET_PINGS * heartbeatMs * QUIET_BEATS) return `no heartbeat for ${seconds(silentMs)}`
+    return undefined
   }
 
   /**
